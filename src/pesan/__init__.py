@@ -1,0 +1,3 @@
+"""pesan: chat booking for wellness marketplaces."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,64 @@
+"""JSON shapes shared by every route: camelCase models, pages, money and timestamps."""
+
+import base64
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+from pesan.timeutil import as_utc, rfc3339
+
+T = TypeVar("T")
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class InputModel(CamelModel):
+    """A request body: whitespace trimmed at the edges of every string."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, str_strip_whitespace=True
+    )
+
+
+def _require_offset(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("a time needs an offset, such as Z or +08:00")
+    return as_utc(value)
+
+
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(_require_offset),
+    PlainSerializer(rfc3339, return_type=str),
+]
+
+
+class Money(CamelModel):
+    amount: int = Field(ge=0, description="In the currency's smallest unit in use (IDR: rupiah).")
+    currency: str = Field("IDR", pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
+
+
+class Page(CamelModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+Limit = Annotated[int, Field(ge=1, le=200, description="Page size (default 50, max 200).")]
+
+
+def encode_cursor(*parts: str) -> str:
+    return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, count: int) -> list[str] | None:
+    """The parts of a cursor this server made, or None if it is not one."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        parts = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return parts if len(parts) == count else None

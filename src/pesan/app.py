@@ -1,0 +1,64 @@
+"""Builds the ASGI app: routers, middleware, error handlers, and the lifespan that refuses to
+start on a database whose schema is not right."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from pesan import __version__, errors, ops, schema
+from pesan.accounts.routes import router as accounts_router
+from pesan.admin.routes import router as admin_router
+from pesan.bookings.routes import router as bookings_router
+from pesan.chat.routes import router as chat_router
+from pesan.config import Settings, get_settings
+from pesan.db import Database
+from pesan.middleware import RequestMiddleware
+from pesan.providers.routes import router as providers_router
+
+log = logging.getLogger("pesan.app")
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, *, check_schema: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    db = Database(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if check_schema:
+            state = schema.ensure_ready(db.engine, embedded=settings.is_embedded)
+            log.info("schema ready at revision %s", state.head)
+        try:
+            yield
+        finally:
+            db.dispose()
+
+    app = FastAPI(
+        title="pesan",
+        version=__version__,
+        summary="Chat booking for wellness marketplaces.",
+        description=(
+            "Book Now creates the booking, its conversation, the booking message and the admin "
+            "notification in one transaction. Every error is application/problem+json with a "
+            "stable `code` and the `requestId`."
+        ),
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.broker = None
+
+    api = APIRouter(prefix=API_PREFIX)
+    for router in (accounts_router, providers_router, bookings_router, chat_router, admin_router):
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(ops.router)
+    errors.install(app)
+    app.add_middleware(RequestMiddleware)
+    return app

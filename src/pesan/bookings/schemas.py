@@ -1,0 +1,71 @@
+from typing import Literal
+
+from pydantic import Field
+
+from pesan.api import CamelModel, InputModel, Money, Timestamp
+from pesan.chat.schemas import ConversationOut, MessageOut
+
+BookingStatus = Literal[
+    "pending", "accepted", "on_the_way", "arrived", "completed", "declined", "cancelled", "expired"
+]
+LocationKind = Literal["place", "hotel", "villa", "home"]
+
+
+class Location(CamelModel):
+    kind: LocationKind
+    address: str | None = Field(None, max_length=500, description="Needed for `home`.")
+    room: str | None = Field(None, max_length=50, description="Needed for `hotel` and `villa`.")
+
+
+class LocationIn(InputModel, Location):
+    pass
+
+
+class BookNowIn(InputModel):
+    provider_id: str = Field(min_length=1, max_length=64)
+    service_id: str = Field(min_length=1, max_length=64)
+    mode: Literal["now", "scheduled"] = "scheduled"
+    start_at: Timestamp | None = Field(
+        None, description="Required for `scheduled` (in the future); `now` means the request time."
+    )
+    location: LocationIn
+    note: str | None = Field(None, max_length=1000)
+    guest_name: str | None = Field(None, max_length=100)
+
+
+class BookingOut(CamelModel):
+    id: str
+    status: BookingStatus
+    mode: Literal["now", "scheduled"]
+    customer_id: str = Field(description="The booker: a customer, hotel, villa or agent.")
+    customer_name: str
+    provider_id: str
+    provider_name: str
+    service_id: str
+    service_name: str
+    duration_minutes: int
+    start_at: Timestamp
+    end_at: Timestamp
+    location: Location
+    note: str | None
+    guest_name: str | None
+    price: Money
+    eta_at: Timestamp | None
+    status_reason: str | None = Field(description="The reason given on decline or cancel.")
+    conversation_id: str
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class BookNowOut(CamelModel):
+    booking: BookingOut
+    conversation: ConversationOut
+    message: MessageOut
+
+
+class ReasonIn(InputModel):
+    reason: str | None = Field(None, max_length=500)
+
+
+class OnTheWayIn(InputModel):
+    eta_minutes: int = Field(ge=1, le=240)

@@ -1,0 +1,107 @@
+"""The outbox: durable per-user events, written in the transaction of the change they describe.
+
+Use cases call `record(session, user_ids, type, data)`. Nothing is written until the
+transaction commits: then every buffered event is numbered (per user, in user-id order so
+two transactions never wait on each other in a cycle) and inserted, and once the commit has
+succeeded the events are handed to the broker for live delivery.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from pesan.chat.models import UserEvent, UserEventCounter
+from pesan.db import after_commit
+from pesan.timeutil import utcnow
+
+EVENT_ID_WIDTH = 12
+
+
+@dataclass(frozen=True)
+class Event:
+    user_id: str
+    seq: int
+    type: str
+    data: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return format_event_id(self.seq)
+
+    def frame(self) -> dict[str, Any]:
+        return {"type": self.type, "id": self.id, "data": self.data}
+
+
+def format_event_id(seq: int) -> str:
+    """Zero-padded so that ids sort as strings in delivery order."""
+    return f"{seq:0{EVENT_ID_WIDTH}d}"
+
+
+def parse_event_id(value: str | None) -> int | None:
+    if value is None or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
+
+
+def record(session: Session, user_ids: list[str], type: str, data: dict[str, Any]) -> None:
+    """Buffer one event for each of `user_ids`; it is written when the transaction commits."""
+    pending = session.info.setdefault("pending_events", [])
+    for user_id in dict.fromkeys(user_ids):
+        pending.append((user_id, type, data))
+
+
+def create_counter(session: Session, user_id: str) -> None:
+    session.add(UserEventCounter(user_id=user_id, last_seq=0))
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    pending: list[tuple[str, str, dict[str, Any]]] = session.info.pop("pending_events", [])
+    if not pending:
+        return
+    by_user: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for user_id, type, data in pending:
+        by_user.setdefault(user_id, []).append((type, data))
+    written: list[Event] = []
+    now = utcnow()
+    for user_id in sorted(by_user):
+        items = by_user[user_id]
+        last = _reserve(session, user_id, len(items))
+        first = last - len(items) + 1
+        rows = [
+            {"user_id": user_id, "seq": first + i, "type": t, "payload": d, "created_at": now}
+            for i, (t, d) in enumerate(items)
+        ]
+        session.execute(insert(UserEvent), rows)
+        written.extend(Event(user_id, first + i, t, d) for i, (t, d) in enumerate(items))
+    publish = session.info.get("publish")
+    if publish is not None:
+        after_commit(session, lambda: publish(written))
+
+
+def _reserve(session: Session, user_id: str, count: int) -> int:
+    """Take `count` numbers from the user's counter (locking its row) and return the last."""
+    new_last = session.execute(
+        update(UserEventCounter)
+        .where(UserEventCounter.user_id == user_id)
+        .values(last_seq=UserEventCounter.last_seq + count)
+        .returning(UserEventCounter.last_seq)
+    ).scalar_one_or_none()
+    if new_last is None:  # a user made before counters existed
+        create_counter(session, user_id)
+        session.flush()
+        return _reserve(session, user_id, count)
+    return int(new_last)
+
+
+def events_after(session: Session, user_id: str, after_seq: int, limit: int) -> list[Event]:
+    rows = session.scalars(
+        select(UserEvent)
+        .where(UserEvent.user_id == user_id, UserEvent.seq > after_seq)
+        .order_by(UserEvent.seq)
+        .limit(limit)
+    ).all()
+    return [Event(r.user_id, r.seq, r.type, r.payload) for r in rows]

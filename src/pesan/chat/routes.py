@@ -1,0 +1,90 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from pesan import metrics
+from pesan.api import Limit, Page
+from pesan.chat import service
+from pesan.chat.schemas import (
+    ConversationOut,
+    MessageOut,
+    MessagePage,
+    OpenConversationIn,
+    ReadIn,
+    ReadOut,
+    SendMessageIn,
+)
+from pesan.deps import CurrentUser, Db
+
+router = APIRouter(prefix="/conversations", tags=["chat"])
+
+MessageCursor = Annotated[str | None, Query(max_length=64)]
+
+
+@router.get("", response_model=Page[ConversationOut])
+def list_conversations(
+    caller: CurrentUser,
+    db: Db,
+    limit: Limit = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Page[ConversationOut]:
+    """The caller's conversations, most recently active first."""
+    with db.reader() as session:
+        items, next_cursor = service.list_conversations(session, caller, limit, cursor)
+    return Page[ConversationOut](items=items, next_cursor=next_cursor)
+
+
+@router.post("", response_model=ConversationOut)
+def open_conversation(body: OpenConversationIn, caller: CurrentUser, db: Db) -> ConversationOut:
+    """The caller's 1:1 conversation with `participantId`, made if new."""
+    with db.transaction() as session:
+        return service.open_conversation(session, caller, body.participant_id)
+
+
+@router.get("/{conversation_id}", response_model=ConversationOut)
+def get_conversation(conversation_id: str, caller: CurrentUser, db: Db) -> ConversationOut:
+    with db.reader() as session:
+        return service.get_conversation(session, caller, conversation_id)
+
+
+@router.get("/{conversation_id}/messages", response_model=MessagePage)
+def list_messages(
+    conversation_id: str,
+    caller: CurrentUser,
+    db: Db,
+    after: MessageCursor = None,
+    before: MessageCursor = None,
+    cursor: Annotated[MessageCursor, Query(description="Same as `after`.")] = None,
+    limit: Limit = 50,
+) -> MessagePage:
+    """Oldest first. No cursor: from the start; `after`: newer than it; `before`: the page
+    just older than it."""
+    with db.reader() as session:
+        items, next_cursor = service.list_messages(
+            session, caller, conversation_id, after=after or cursor, before=before, limit=limit
+        )
+    return MessagePage(items=items, next_cursor=next_cursor)
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    status_code=201,
+    response_model=MessageOut,
+    responses={200: {"model": MessageOut, "description": "A repeat of a clientMessageId."}},
+)
+def send_message(
+    conversation_id: str, body: SendMessageIn, caller: CurrentUser, db: Db, response: Response
+) -> MessageOut:
+    with db.transaction() as session:
+        posted = service.send_message(session, caller, conversation_id, body)
+    if posted.created:
+        metrics.MESSAGES_SENT.labels(type=posted.message.message_type).inc()
+    else:
+        response.status_code = 200
+    return posted.message
+
+
+@router.post("/{conversation_id}/read", response_model=ReadOut)
+def mark_read(conversation_id: str, body: ReadIn, caller: CurrentUser, db: Db) -> ReadOut:
+    with db.transaction() as session:
+        return service.mark_read(session, caller, conversation_id, body.up_to_message_id)

@@ -1,0 +1,208 @@
+"""The `pesan` command: serve, db, doctor, demo, admin. Configuration comes from PESAN_*."""
+
+import sys
+from typing import Annotated
+
+import typer
+
+from pesan import __version__, ops, schema
+from pesan.config import get_settings
+from pesan.db import Database
+from pesan.logs import configure as configure_logging
+
+app = typer.Typer(
+    help="pesan: chat booking for wellness marketplaces.\n\n"
+    "Configuration (environment): PESAN_DATABASE_URL (default: SQLite in ./pesan-data/), "
+    "PESAN_REDIS_URL (optional), PESAN_HOST, PESAN_PORT, PESAN_LOG_LEVEL, PESAN_LOG_FORMAT, "
+    "PESAN_METRICS_TOKEN, PESAN_TOKEN_TTL_DAYS. See the README for all of them.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The database schema: upgrade, check, current.", no_args_is_help=True)
+admin_app = typer.Typer(help="Admin accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+
+
+def _database() -> Database:
+    return Database(get_settings().resolved_database_url)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: PESAN_HOST or 127.0.0.1.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: PESAN_PORT or 8000.")] = None,
+    workers: Annotated[int, typer.Option(help="Server processes (PostgreSQL + Redis).")] = 1,
+) -> None:
+    """Run the HTTP server. On the embedded SQLite database the schema is upgraded first;
+    on any other database a schema that is behind or differs stops the start."""
+    import uvicorn
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    db = _database()
+    try:
+        schema.ensure_ready(db.engine, embedded=settings.is_embedded)
+    except schema.SchemaNotReady as exc:
+        _fail(str(exc), code=2)
+    except Exception as exc:
+        _fail(f"pesan cannot start: the database is not reachable: {exc}", code=2)
+    finally:
+        db.dispose()
+    uvicorn.run(
+        "pesan.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration (safe to run from several processes at once), and
+    recreate any table the schema defines that was dropped."""
+    db = _database()
+    try:
+        repaired = schema.upgrade(db.engine)
+        state = schema.inspect_schema(db.engine)
+    finally:
+        db.dispose()
+    for table in repaired:
+        typer.echo(f"recreated missing table '{table}'")
+    if not state.ok:
+        _fail("schema still differs from the models: " + "; ".join(state.differences))
+    typer.echo(f"schema at revision {state.head}")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """List every difference between the live schema and the models; exit 1 if any."""
+    db = _database()
+    try:
+        state = schema.inspect_schema(db.engine)
+    except Exception as exc:
+        _fail(f"cannot read the schema: {exc}", code=2)
+        return
+    finally:
+        db.dispose()
+    if state.ok:
+        typer.echo(f"OK: schema at revision {state.head} matches the models")
+        return
+    if not state.at_head:
+        typer.echo(f"revision: {state.current or 'none'} (needs {state.head})")
+    for difference in state.differences:
+        typer.echo(f"- {difference}")
+    _fail(f"FAIL: run `{schema.FIX_COMMAND}`")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's revision and the code's."""
+    db = _database()
+    try:
+        with db.engine.connect() as conn:
+            current = schema.current_revision(conn)
+    finally:
+        db.dispose()
+    typer.echo(f"database: {current or 'none'}; code: {schema.head_revision()}")
+
+
+@app.command()
+def doctor() -> None:
+    """Check config, database, schema, disk space and broker: one line each, with the fix."""
+    settings = get_settings()
+    db = _database()
+    broker = None
+    if settings.redis_url:
+        from pesan.chat.broker import RedisBroker
+
+        broker = RedisBroker(settings.redis_url)
+    try:
+        results = ops.run_checks(ops.Context(settings, db, broker), ops.DOCTOR_CHECKS)
+    finally:
+        db.dispose()
+        if broker is not None:
+            broker.close_sync()
+    for r in results:
+        line = f"{'OK  ' if r.ok else 'FAIL'} {r.name:<8} {r.detail}"
+        if not r.ok and r.fix:
+            line += f"  -> fix: {r.fix}"
+        typer.echo(line)
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo() -> None:
+    """Load a small Bali marketplace to click through (running it again changes nothing)."""
+    from pesan import demo as demo_data
+
+    db = _database()
+    try:
+        schema.upgrade(db.engine) if get_settings().is_embedded else None
+        state = schema.inspect_schema(db.engine)
+        if not state.ok:
+            _fail(f"cannot load the demo: {state.explain()}", code=2)
+        created = demo_data.load(db)
+    finally:
+        db.dispose()
+    typer.echo(demo_data.sign_in_text(created))
+
+
+@admin_app.command("create")
+def admin_create(
+    email: Annotated[str, typer.Option(help="The admin's email.")],
+    name: Annotated[str, typer.Option(help="The admin's name.")] = "Admin",
+    password: Annotated[
+        str | None,
+        typer.Option(help="Default: read from PESAN_ADMIN_PASSWORD or asked for."),
+    ] = None,
+) -> None:
+    """Make an admin account (admins are made only here)."""
+    from pydantic import EmailStr, TypeAdapter, ValidationError
+
+    from pesan.accounts.service import create_user
+    from pesan.errors import Problem
+    from pesan.roles import Role
+
+    try:
+        TypeAdapter(EmailStr).validate_python(email)
+    except ValidationError:
+        _fail(f"not an email address: {email}")
+    password = password or get_settings().admin_password
+    if not password:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        _fail("the password needs at least 8 characters")
+    db = _database()
+    try:
+        with db.transaction() as session:
+            user = create_user(session, email=email, password=password, name=name, role=Role.admin)
+            user_id = user.id
+    except Problem as problem:
+        _fail(problem.detail)
+        return
+    finally:
+        db.dispose()
+    typer.echo(f"admin {email} created (id {user_id})")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

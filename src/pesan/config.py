@@ -1,0 +1,57 @@
+"""All configuration, read once from PESAN_* environment variables."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PESAN_", extra="ignore")
+
+    data_dir: Path = Field(Path("pesan-data"), description="Where the embedded SQLite file lives.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: a SQLite file in data_dir."
+    )
+    redis_url: str | None = Field(None, description="Redis for live events across processes.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+    token_ttl_days: int = Field(30, ge=1)
+    metrics_token: str | None = Field(None, description="If set, /metrics needs this bearer.")
+    # Argon2 cost; lowered only by the test suite.
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_kib: int = Field(65536, ge=64)
+    # Live events
+    event_retention_days: int = Field(14, ge=1)
+    ws_auth_timeout_seconds: float = Field(10.0, gt=0)
+    ws_ping_interval_seconds: float = Field(20.0, gt=0)
+    ws_send_queue_max: int = Field(1000, ge=1)
+    min_free_disk_mb: int = Field(200, ge=0)
+    admin_password: str | None = Field(None, description="For `pesan admin create`.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'pesan.sqlite3').resolve()}"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def normalise_database_url(url: str) -> str:
+    """`postgresql://` means psycopg 3; everything else is passed as SQLAlchemy takes it."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,137 @@
+"""Engine, sessions and the transaction helper. Migrations live in `migrations/` beside it.
+
+One use case is one transaction: `with db.transaction() as session: ...` commits when the
+block ends and rolls back if it raises. Work registered with `after_commit(session, fn)`
+runs only once the commit succeeded (live-event publishing uses it).
+"""
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from pesan.timeutil import as_utc
+
+log = logging.getLogger("pesan.db")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on the way in and out, whatever the database keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = as_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling is off; we emit BEGIN ourselves so that writers
+    # take the lock up front (BEGIN IMMEDIATE) and wait for it instead of failing later.
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("pesan_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._writer = sessionmaker(
+            bind=self.engine.execution_options(pesan_write=True), expire_on_commit=False
+        )
+        self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # Receives the durable events a transaction wrote, after it committed (the broker).
+        self.publisher: Callable[[list[Any]], None] | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write transaction: commit on success, roll back on any exception."""
+        session = self._writer()
+        if self.publisher is not None:
+            session.info["publish"] = self.publisher
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            callbacks = session.info.pop("after_commit", [])
+            committed = session.info.pop("committed", False)
+            session.close()
+        if committed:
+            for callback in callbacks:
+                try:
+                    callback()
+                except Exception:  # an after-commit hook must never undo a committed answer
+                    log.exception("after-commit hook failed")
+
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        session = self._reader()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@event.listens_for(Session, "after_commit")
+def _mark_committed(session: Session) -> None:
+    session.info["committed"] = True
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    session.info.setdefault("after_commit", []).append(callback)

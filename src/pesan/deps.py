@@ -1,0 +1,46 @@
+"""Dependencies as named `Annotated` types: a route reads `def f(db: Db, caller: CurrentUser)`."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from pesan.auth import Caller, caller_for_token
+from pesan.config import Settings
+from pesan.db import Database
+from pesan.errors import Unauthorized
+
+_bearer = HTTPBearer(auto_error=False, description="An opaque token from login or register.")
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+Db = Annotated[Database, Depends(get_db)]
+AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def bearer_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized()
+    return credentials.credentials
+
+
+Token = Annotated[str, Depends(bearer_token)]
+
+
+def current_user(db: Db, token: Token) -> Caller:
+    with db.reader() as session:
+        return caller_for_token(session, token)
+
+
+CurrentUser = Annotated[Caller, Depends(current_user)]

@@ -1,0 +1,163 @@
+"""Problem details (RFC 9457): the one shape every error takes, and the handlers that make it.
+
+Domain code raises `Problem` (or one of its named subclasses) with a stable `code`;
+nothing else builds an error response.
+"""
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pesan.logs import request_id_var
+
+log = logging.getLogger("pesan.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        errors: Sequence[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.errors = list(errors) if errors else None
+        self.headers = headers
+
+
+class NotFound(Problem):
+    status = 404
+    code = "not_found"
+
+
+class Unauthorized(Problem):
+    status = 401
+    code = "not_authenticated"
+
+    def __init__(self, detail: str = "Sign in first.", *, code: str | None = None) -> None:
+        super().__init__(detail, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(Problem):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(Problem):
+    status = 409
+    code = "conflict"
+
+
+class ValidationFailed(Problem):
+    status = 422
+    code = "validation_failed"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+class ServiceUnavailable(Problem):
+    status = 503
+    code = "service_unavailable"
+
+
+def problem_body(
+    status: int,
+    code: str,
+    detail: str,
+    errors: Sequence[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"/problems/{code}",
+        "title": _title(status),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "requestId": request_id_var.get(),
+    }
+    if errors is not None:
+        body["errors"] = list(errors)
+    return body
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    errors: Sequence[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        problem_body(status, code, detail, errors),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _field_name(loc: Sequence[int | str]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    out = []
+    for err in exc.errors():
+        message = str(err.get("msg", "invalid"))
+        message = message.removeprefix("Value error, ")
+        out.append({"field": _field_name(err.get("loc", ())), "message": message})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every known failure into problem+json."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.code, exc.detail, exc.errors, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem_response(422, "validation_failed", detail or "Invalid request.", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            401: "not_authenticated",
+            403: "forbidden",
+        }.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(exc.status_code, code, detail, headers=headers)

@@ -1,0 +1,178 @@
+"""Operations: /healthz, /readyz, /metrics, and the checks `pesan doctor` prints.
+
+One list of checks serves both /readyz and `pesan doctor`, so they never disagree.
+"""
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import insert, inspect, text
+
+from pesan import schema
+from pesan.config import Settings
+from pesan.db import Database
+from pesan.errors import Unauthorized
+from pesan.health.models import WriteProbe
+from pesan.ids import new_id
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    broker: Any = None  # pesan.chat.broker.Broker, when the app runs one
+
+
+def check_config(ctx: Context) -> CheckResult:
+    url = ctx.settings.resolved_database_url
+    kind = "embedded SQLite" if ctx.settings.is_embedded else url.split(":", 1)[0]
+    broker = "Redis" if ctx.settings.redis_url else "in-process"
+    return CheckResult("config", True, f"database: {kind}; live events: {broker} broker")
+
+
+def check_database(ctx: Context) -> CheckResult:
+    try:
+        with ctx.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        return CheckResult(
+            "database", False, _short(exc), "check PESAN_DATABASE_URL and that the server is up"
+        )
+    return CheckResult("database", True, "reachable")
+
+
+def check_schema_quick(ctx: Context) -> CheckResult:
+    """Revision at head and every table present: cheap enough for every /readyz."""
+    try:
+        with ctx.db.engine.connect() as conn:
+            current = schema.current_revision(conn)
+            tables = set(inspect(conn).get_table_names())
+    except Exception as exc:
+        return CheckResult("schema", False, _short(exc), f"run `{schema.FIX_COMMAND}`")
+    head = schema.head_revision()
+    missing = [t for t in schema.metadata.tables if t not in tables]
+    if current != head or missing:
+        state = schema.SchemaState(current, head, [f"table '{t}' is missing" for t in missing])
+        return CheckResult("schema", False, state.explain(), f"run `{schema.FIX_COMMAND}`")
+    return CheckResult("schema", True, f"at revision {head}")
+
+
+def check_schema_full(ctx: Context) -> CheckResult:
+    try:
+        state = schema.inspect_schema(ctx.db.engine)
+    except Exception as exc:
+        return CheckResult("schema", False, _short(exc), f"run `{schema.FIX_COMMAND}`")
+    if not state.ok:
+        return CheckResult("schema", False, state.explain(), f"run `{schema.FIX_COMMAND}`")
+    return CheckResult("schema", True, f"at revision {state.head}, matches the models")
+
+
+def check_write(ctx: Context) -> CheckResult:
+    """A real insert in a transaction that is then rolled back."""
+    try:
+        with ctx.db.engine.execution_options(pesan_write=True).connect() as conn:
+            trans = conn.begin()
+            try:
+                conn.execute(insert(WriteProbe).values(id=new_id()))
+            finally:
+                trans.rollback()
+    except Exception as exc:
+        return CheckResult("write", False, _short(exc), "check database permissions and disk")
+    return CheckResult("write", True, "an insert succeeded (rolled back)")
+
+
+def check_disk(ctx: Context) -> CheckResult:
+    path = ctx.settings.data_dir if ctx.settings.is_embedded else Path.cwd()
+    probe = path if path.exists() else Path.cwd()
+    free_mb = shutil.disk_usage(probe).free // (1024 * 1024)
+    need = ctx.settings.min_free_disk_mb
+    if free_mb < need:
+        return CheckResult(
+            "disk", False, f"{free_mb} MiB free at {probe}, below {need} MiB", "free disk space"
+        )
+    return CheckResult("disk", True, f"{free_mb} MiB free at {probe}")
+
+
+def check_broker(ctx: Context) -> CheckResult:
+    if ctx.broker is None:
+        return CheckResult("broker", True, "in-process (single server process)")
+    ok, detail = ctx.broker.check()
+    fix = "check PESAN_REDIS_URL and that Redis is up" if not ok else ""
+    return CheckResult("broker", ok, detail, fix)
+
+
+Check = Callable[[Context], CheckResult]
+READY_CHECKS: list[Check] = [check_database, check_schema_quick, check_write, check_broker]
+DOCTOR_CHECKS: list[Check] = [
+    check_config,
+    check_database,
+    check_schema_full,
+    check_write,
+    check_disk,
+    check_broker,
+]
+
+
+def run_checks(ctx: Context, checks: list[Check]) -> list[CheckResult]:
+    results = []
+    for check in checks:
+        result = check(ctx)
+        results.append(result)
+        if result.name == "database" and not result.ok:
+            break  # everything after needs the database
+    return results
+
+
+def _short(exc: Exception) -> str:
+    text_ = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text_[:300]
+
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    responses={503: {"description": "A dependency is down: see `checks`."}},
+)
+def readyz(request: Request) -> JSONResponse:
+    """Every dependency checked: database, schema revision, a real write, the broker."""
+    ctx = Context(request.app.state.settings, request.app.state.db, request.app.state.broker)
+    results = run_checks(ctx, READY_CHECKS)
+    ok = all(r.ok for r in results)
+    body = {
+        "status": "ok" if ok else "unavailable",
+        "checks": {r.name: {"ok": r.ok, "detail": r.detail} for r in results},
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", response_class=Response)
+def metrics_endpoint(
+    request: Request, authorization: str | None = Header(None, include_in_schema=False)
+) -> Response:
+    """Prometheus text format. If PESAN_METRICS_TOKEN is set, send it as a bearer token."""
+    token = request.app.state.settings.metrics_token
+    if token and authorization != f"Bearer {token}":
+        raise Unauthorized("This endpoint needs the metrics token.")
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

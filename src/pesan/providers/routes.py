@@ -1,0 +1,51 @@
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from pesan.api import Limit, Page
+from pesan.deps import CurrentUser, Db
+from pesan.providers import service
+from pesan.providers.schemas import PresenceIn, ProfileIn, ProviderOut, ServiceIn, ServiceOut
+
+router = APIRouter(prefix="/providers", tags=["providers"])
+
+
+@router.get("", response_model=Page[ProviderOut])
+def list_providers(
+    db: Db,
+    type: Literal["therapist", "place"] | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="Name, bio or area.")] = None,
+    area: Annotated[str | None, Query(max_length=100)] = None,
+    presence: Literal["available", "busy", "offline"] | None = None,
+    limit: Limit = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page[ProviderOut]:
+    with db.reader() as session:
+        items, next_cursor = service.list_providers(
+            session, type=type, q=q, area=area, presence=presence, limit=limit, after_id=cursor
+        )
+    return Page[ProviderOut](items=items, next_cursor=next_cursor)
+
+
+@router.put("/me", response_model=ProviderOut)
+def put_profile(body: ProfileIn, caller: CurrentUser, db: Db) -> ProviderOut:
+    with db.transaction() as session:
+        return service.upsert_profile(session, caller, body)
+
+
+@router.put("/me/presence", response_model=ProviderOut)
+def put_presence(body: PresenceIn, caller: CurrentUser, db: Db) -> ProviderOut:
+    with db.transaction() as session:
+        return service.set_presence(session, caller, body)
+
+
+@router.post("/me/services", status_code=201, response_model=ServiceOut)
+def add_service(body: ServiceIn, caller: CurrentUser, db: Db) -> ServiceOut:
+    with db.transaction() as session:
+        return service.add_service(session, caller, body)
+
+
+@router.get("/{provider_id}", response_model=ProviderOut)
+def get_provider(provider_id: str, db: Db) -> ProviderOut:
+    with db.reader() as session:
+        return service.get_provider(session, provider_id)

@@ -1,0 +1,75 @@
+import re
+from functools import cache
+from typing import Literal
+from zoneinfo import available_timezones
+
+from pydantic import Field, field_validator
+
+from pesan.api import CamelModel, InputModel, Money, Timestamp
+from pesan.providers.models import DEFAULT_TIMEZONE
+
+Presence = Literal["available", "busy", "offline"]
+LANGUAGE_TAG = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+
+
+class ServiceOut(CamelModel):
+    id: str
+    name: str
+    duration_minutes: int
+    price: Money
+
+
+class ProviderOut(CamelModel):
+    id: str
+    type: Literal["therapist", "place"]
+    name: str
+    bio: str
+    languages: list[str]
+    timezone: str
+    area: str
+    presence: Presence
+    busy_until: Timestamp | None
+    services: list[ServiceOut]
+
+
+class ProfileIn(InputModel):
+    name: str | None = Field(
+        None, min_length=1, max_length=100, description="Default: account name."
+    )
+    bio: str = Field("", max_length=2000)
+    languages: list[str] = Field(default_factory=list, max_length=20)
+    timezone: str = Field(DEFAULT_TIMEZONE, description="IANA zone, e.g. Asia/Makassar (Bali).")
+    area: str = Field("", max_length=100, description="e.g. Ubud, Seminyak, Canggu.")
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if not re.match(LANGUAGE_TAG, tag):
+                raise ValueError(f"{tag!r} is not a BCP 47 language tag")
+        return list(dict.fromkeys(value))
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        if value not in _zones():
+            raise ValueError(f"{value!r} is not an IANA time zone")
+        return value
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+class PresenceIn(InputModel):
+    presence: Presence
+    busy_until: Timestamp | None = Field(
+        None, description="Only with `busy`: a hint of when the provider is free again."
+    )
+
+
+class ServiceIn(InputModel):
+    name: str = Field(min_length=1, max_length=100)
+    duration_minutes: int = Field(ge=5, le=720)
+    price: Money

@@ -1,0 +1,169 @@
+"""The schema as code: migrations applied by one command, and the live database compared
+against the models, so a server never runs on a database that lacks what it needs."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, MetaData, inspect, text
+
+# Every model module, imported so that the metadata is complete.
+from pesan.accounts import models as _accounts  # noqa: F401
+from pesan.admin import models as _admin  # noqa: F401
+from pesan.bookings import models as _bookings  # noqa: F401
+from pesan.chat import models as _chat  # noqa: F401
+from pesan.db import Base
+from pesan.health import models as _health  # noqa: F401
+from pesan.providers import models as _providers  # noqa: F401
+
+metadata: MetaData = Base.metadata
+MIGRATIONS = Path(__file__).parent / "migrations"
+FIX_COMMAND = "pesan db upgrade"
+_PG_LOCK_KEY = 0x7065_7361  # "pesa": one key for every pesan process on this database
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+@dataclass
+class SchemaState:
+    current: str | None
+    head: str
+    differences: list[str] = field(default_factory=list)
+
+    @property
+    def at_head(self) -> bool:
+        return self.current == self.head
+
+    @property
+    def ok(self) -> bool:
+        return self.at_head and not self.differences
+
+    def explain(self) -> str:
+        """What is wrong and the command that fixes it, for people."""
+        if self.ok:
+            return f"schema at revision {self.head}"
+        lines = []
+        if self.current is None:
+            lines.append("the database has no pesan schema yet")
+        elif not self.at_head:
+            lines.append(f"the schema is at revision {self.current}; this pesan needs {self.head}")
+        lines.extend(self.differences)
+        return "; ".join(lines) + f". Fix: run `{FIX_COMMAND}`"
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def inspect_schema(engine: Engine) -> SchemaState:
+    with engine.connect() as connection:
+        current = current_revision(connection)
+        differences = _differences(connection)
+    return SchemaState(current=current, head=head_revision(), differences=differences)
+
+
+def _differences(connection: Connection) -> list[str]:
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": False, "compare_server_default": False}
+    )
+    diffs = []
+    for diff in compare_metadata(context, metadata):
+        diffs.extend(diff if isinstance(diff, list) else [diff])
+    # A missing table's indexes and keys go without saying.
+    missing = {d[1].name for d in diffs if d[0] == "add_table"}
+    tables = sorted(f"table '{name}' is missing" for name in missing)
+    rest = sorted(
+        {_describe(d) for d in diffs if d[0] != "add_table" and _table_of(d) not in missing}
+    )
+    return tables + rest
+
+
+def _table_of(diff: Any) -> str | None:
+    item = diff[1]
+    if isinstance(item, str) or item is None:
+        return diff[2] if len(diff) > 2 and isinstance(diff[2], str) else None
+    table = getattr(item, "table", None)
+    if table is None:
+        table = getattr(item, "parent", None)
+    return getattr(table, "name", None)
+
+
+def _describe(diff: Any) -> str:
+    kind = diff[0]
+    if kind == "add_table":
+        return f"table '{diff[1].name}' is missing"
+    if kind == "remove_table":
+        return f"table '{diff[1].name}' is not one of pesan's"
+    if kind == "add_column":
+        return f"column '{diff[2]}.{diff[3].name}' is missing"
+    if kind == "remove_column":
+        return f"column '{diff[2]}.{diff[3].name}' is not one of pesan's"
+    if kind == "add_index":
+        return f"index '{diff[1].name}' on '{diff[1].table.name}' is missing"
+    if kind == "remove_index":
+        return f"index '{diff[1].name}' on '{diff[1].table.name}' is not one of pesan's"
+    if kind == "add_constraint":
+        return f"constraint '{diff[1].name}' on '{diff[1].table.name}' is missing"
+    if kind == "remove_constraint":
+        return f"constraint '{diff[1].name}' on '{diff[1].table.name}' is not one of pesan's"
+    if kind == "add_fk":
+        columns = ", ".join(c.name for c in diff[1].columns)
+        return f"foreign key on '{diff[1].parent.name}' ({columns}) is missing"
+    if kind == "remove_fk":
+        return f"foreign key '{diff[1].name}' on '{diff[1].parent.name}' is not one of pesan's"
+    if kind == "modify_nullable":
+        return f"column '{diff[2]}.{diff[3]}' nullability differs"
+    return f"{kind}: {diff[1:]!r}"
+
+
+def upgrade(engine: Engine, *, repair: bool = True) -> list[str]:
+    """Apply every migration not yet applied, under a lock other pesan processes respect.
+
+    With `repair`, tables that the head revision defines but that are missing outright
+    (dropped by hand) are recreated from the models; the schema tests keep the models and
+    the migrations identical, so this restores exactly what the migrations made. Returns
+    what it repaired.
+    """
+    repaired: list[str] = []
+    with engine.execution_options(pesan_write=True).begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        command.upgrade(alembic_config(connection), "head")
+        if repair:
+            existing = set(inspect(connection).get_table_names())
+            missing = [t for t in metadata.sorted_tables if t.name not in existing]
+            for table in missing:
+                table.create(connection)
+                repaired.append(table.name)
+    return repaired
+
+
+class SchemaNotReady(RuntimeError):
+    pass
+
+
+def ensure_ready(engine: Engine, *, embedded: bool) -> SchemaState:
+    """At start-up: upgrade the embedded database; refuse any schema that is not right."""
+    if embedded:
+        upgrade(engine, repair=False)
+    state = inspect_schema(engine)
+    if not state.ok:
+        raise SchemaNotReady(f"pesan cannot start: {state.explain()}")
+    return state

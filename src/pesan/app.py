@@ -1,9 +1,11 @@
 """Builds the ASGI app: routers, middleware, error handlers, and the lifespan that refuses to
 start on a database whose schema is not right."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
 
@@ -11,11 +13,16 @@ from pesan import __version__, errors, ops, schema
 from pesan.accounts.routes import router as accounts_router
 from pesan.admin.routes import router as admin_router
 from pesan.bookings.routes import router as bookings_router
+from pesan.chat import events
+from pesan.chat.broker import make_broker
 from pesan.chat.routes import router as chat_router
+from pesan.chat.ws import Hub
+from pesan.chat.ws import router as ws_router
 from pesan.config import Settings, get_settings
 from pesan.db import Database
 from pesan.middleware import RequestMiddleware
 from pesan.providers.routes import router as providers_router
+from pesan.timeutil import utcnow
 
 log = logging.getLogger("pesan.app")
 
@@ -31,9 +38,18 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         if check_schema:
             state = schema.ensure_ready(db.engine, embedded=settings.is_embedded)
             log.info("schema ready at revision %s", state.head)
+        broker = make_broker(settings.redis_url)
+        hub = Hub(broker)
+        await broker.start(hub)
+        app.state.broker, app.state.hub = broker, hub
+        db.publisher = broker.publish
+        pruner = asyncio.create_task(_prune_events(db, settings.event_retention_days))
         try:
             yield
         finally:
+            pruner.cancel()
+            db.publisher = None
+            await broker.stop()
             db.dispose()
 
     app = FastAPI(
@@ -53,12 +69,32 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.state.settings = settings
     app.state.db = db
     app.state.broker = None
+    app.state.hub = None
 
     api = APIRouter(prefix=API_PREFIX)
     for router in (accounts_router, providers_router, bookings_router, chat_router, admin_router):
         api.include_router(router)
+    api.include_router(ws_router)
     app.include_router(api)
     app.include_router(ops.router)
     errors.install(app)
     app.add_middleware(RequestMiddleware)
     return app
+
+
+async def _prune_events(db: Database, retention_days: int) -> None:
+    """Hourly: drop outbox events past retention (every process may do it; it is idempotent)."""
+    from starlette.concurrency import run_in_threadpool
+
+    def prune() -> int:
+        with db.transaction() as session:
+            return events.prune(session, utcnow() - timedelta(days=retention_days))
+
+    while True:
+        try:
+            removed = await run_in_threadpool(prune)
+            if removed:
+                log.info("pruned %d events older than %d days", removed, retention_days)
+        except Exception:
+            log.exception("pruning events failed")
+        await asyncio.sleep(3600)

@@ -68,6 +68,8 @@ def serve(
         workers=workers,
         log_config=None,
         proxy_headers=True,
+        ws_ping_interval=settings.ws_ping_interval_seconds,
+        ws_ping_timeout=settings.ws_ping_interval_seconds,
     )
 
 

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     ws_auth_timeout_seconds: float = Field(10.0, gt=0)
     ws_ping_interval_seconds: float = Field(20.0, gt=0)
     ws_send_queue_max: int = Field(1000, ge=1)
+    ws_poll_seconds: float = Field(15.0, gt=0)
     min_free_disk_mb: int = Field(200, ge=0)
     admin_password: str | None = Field(None, description="For `pesan admin create`.")
 

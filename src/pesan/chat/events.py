@@ -7,10 +7,11 @@ succeeded the events are handed to the broker for live delivery.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from pesan.chat.models import UserEvent, UserEventCounter
@@ -105,3 +106,9 @@ def events_after(session: Session, user_id: str, after_seq: int, limit: int) -> 
         .limit(limit)
     ).all()
     return [Event(r.user_id, r.seq, r.type, r.payload) for r in rows]
+
+
+def prune(session: Session, older_than: datetime) -> int:
+    """Forget events past their retention; a client that needed them is told to resync."""
+    result = session.execute(delete(UserEvent).where(UserEvent.created_at < older_than))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

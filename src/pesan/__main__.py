@@ -1,0 +1,3 @@
+from pesan.cli import main
+
+main()

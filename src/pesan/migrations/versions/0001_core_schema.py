@@ -291,6 +291,8 @@ def upgrade() -> None:
             ["bookings.id"],
             name=op.f("fk_idempotency_keys_booking_id_bookings"),
             ondelete="CASCADE",
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.ForeignKeyConstraint(
             ["user_id"],

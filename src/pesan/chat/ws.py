@@ -88,6 +88,10 @@ class Connection:
             self.need_outbox = True
             await self._drain()
         await self._send({"type": "ready", "lastEventId": events.format_event_id(self.last_seq)})
+        await self.forward()
+
+    async def forward(self) -> None:
+        """Send live events as they are offered, until the socket is closed or too slow."""
         while True:
             await self.wake.wait()
             self.wake.clear()

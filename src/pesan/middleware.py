@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pesan import metrics
@@ -19,6 +20,17 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 class RequestMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._templates: list[tuple[re.Pattern[str], str]] | None = None
+
+    def _route(self, scope: Scope) -> str:
+        """The route template (`/api/v1/bookings/{booking_id}`) for metric labels."""
+        if self._templates is None:
+            paths = scope["app"].openapi().get("paths", {})
+            self._templates = [(compile_path(path)[0], path) for path in paths]
+        for pattern, template in self._templates:
+            if pattern.match(scope["path"]):
+                return template
+        return "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -64,7 +76,7 @@ class RequestMiddleware:
             await response(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = self._route(scope)
             method = scope["method"]
             metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
             metrics.HTTP_LATENCY.labels(method=method, route=route).observe(elapsed)

@@ -62,3 +62,33 @@ def decode_cursor(cursor: str, count: int) -> list[str] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return parts if len(parts) == count else None
+
+
+class FieldError(CamelModel):
+    field: str = Field(description="The offending field, camelCase, dotted: `location.room`.")
+    message: str
+
+
+class ProblemOut(CamelModel):
+    """An error (RFC 9457 problem details), sent as `application/problem+json`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable, snake_case: `invalid_transition`, `not_found`, ...")
+    request_id: str | None = Field(description="Also sent as the X-Request-ID header.")
+    errors: list[FieldError] | None = Field(None, description="Validation errors only.")
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI `responses` entries for problem+json answers."""
+    from pesan.errors import PROBLEM_JSON
+
+    return {
+        status: {
+            "description": "Problem details",
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}},
+        }
+        for status in statuses
+    }

@@ -6,12 +6,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
 from pesan import __version__, errors, ops, schema
 from pesan.accounts.routes import router as accounts_router
 from pesan.admin.routes import router as admin_router
+from pesan.api import ProblemOut, problem_responses
 from pesan.bookings.routes import router as bookings_router
 from pesan.chat import events
 from pesan.chat.broker import make_broker
@@ -71,15 +73,35 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.state.broker = None
     app.state.hub = None
 
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, responses=problem_responses(400, 401, 403, 404, 409, 422))
     for router in (accounts_router, providers_router, bookings_router, chat_router, admin_router):
         api.include_router(router)
     api.include_router(ws_router)
     app.include_router(api)
-    app.include_router(ops.router)
+    app.include_router(ops.router, responses=problem_responses(401, 422))
     errors.install(app)
     app.add_middleware(RequestMiddleware)
+    _publish_problem_schema(app)
     return app
+
+
+def _publish_problem_schema(app: FastAPI) -> None:
+    """Add the problem+json shape to the OpenAPI components that error responses refer to."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            extra = ProblemOut.model_json_schema(
+                by_alias=True, ref_template="#/components/schemas/{model}"
+            )
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(extra.pop("$defs", {}))
+            schemas["ProblemOut"] = extra
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _prune_events(db: Database, retention_days: int) -> None:

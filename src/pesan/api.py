@@ -4,7 +4,7 @@ import base64
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
 from pesan.timeutil import as_utc, rfc3339
@@ -24,6 +24,15 @@ class InputModel(CamelModel):
     )
 
 
+def _require_text(value: object) -> object:
+    """RFC 3339 text only: a bare number is not a time here (pydantic would take it as epoch)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not value[:4].isdigit() or "-" not in value:
+        raise ValueError("a time is RFC 3339 text, such as 2026-11-24T09:30:00+08:00")
+    return value
+
+
 def _require_offset(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("a time needs an offset, such as Z or +08:00")
@@ -32,6 +41,7 @@ def _require_offset(value: datetime) -> datetime:
 
 Timestamp = Annotated[
     datetime,
+    BeforeValidator(_require_text),
     AfterValidator(_require_offset),
     PlainSerializer(rfc3339, return_type=str),
 ]

@@ -133,7 +133,9 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     for err in exc.errors():
         message = str(err.get("msg", "invalid"))
         message = message.removeprefix("Value error, ")
-        out.append({"field": _field_name(err.get("loc", ())), "message": message})
+        # A body that is not JSON at all: its loc ends in a character offset, not a field.
+        loc = ("body",) if err.get("type") == "json_invalid" else err.get("loc", ())
+        out.append({"field": _field_name(loc), "message": message})
     return out
 
 

@@ -39,7 +39,8 @@ def book_now(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> BookNowOut:
     """Book Now: the booking, its conversation, the booking message and the admin notification,
-    made in one transaction."""
+    made in one transaction. A retry with the same Idempotency-Key and body answers the first
+    booking again, with the header `Idempotent-Replayed: true`."""
     try:
         with db.transaction() as session:
             result = service.book_now(session, caller, body, idempotency_key)
@@ -63,6 +64,7 @@ def list_bookings(
     limit: Limit = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[BookingOut]:
+    """The caller's bookings as booker or provider (an admin's: all), newest first."""
     with db.reader() as session:
         items, next_cursor = service.list_bookings(session, caller, status, limit, cursor)
     return Page[BookingOut](items=items, next_cursor=next_cursor)

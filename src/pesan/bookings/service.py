@@ -3,7 +3,7 @@
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from pesan.chat.models import Message
 from pesan.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from pesan.ids import is_valid, new_id
 from pesan.providers import service as providers
+from pesan.providers.models import ProviderProfile, Service
 from pesan.roles import BOOKERS
 from pesan.timeutil import utcnow
 
@@ -110,48 +111,15 @@ def book_now(
         if replay is not None:
             return BookNowResult(replay, replayed=True)
 
-    booking_id = new_id()
-    if idempotency_key:
-        # Claimed first: a concurrent retry with this key waits here, then replays ours.
-        try:
-            with session.begin_nested():
-                session.add(
-                    IdempotencyKey(
-                        user_id=caller.id,
-                        key=idempotency_key,
-                        request_hash=request_hash,
-                        booking_id=booking_id,
-                    )
-                )
-                session.flush()
-        except IntegrityError:
-            replay = _replay(session, caller, idempotency_key, request_hash)
-            if replay is None:
-                raise
-            return BookNowResult(replay, replayed=True)
-
-    provider = providers.get_profile(session, body.provider_id)
-    service = providers.get_service(session, provider.user_id, body.service_id)
-    if service is None:
-        raise ValidationFailed("serviceId", "not a service this provider offers")
     now = utcnow()
-    try:
-        rules.check_location(body.location.kind, body.location.address, body.location.room)
-        start_at = rules.resolve_start(body.mode, body.start_at, now)
-    except rules.RequestProblem as problem:
-        raise ValidationFailed(problem.field, problem.message) from None
-    if body.mode == "now" and provider.presence != "available":
-        raise Conflict(
-            f"{provider.name} is not available right now; book a time instead.",
-            code="provider_unavailable",
-        )
+    provider, service, start_at = _check_request(session, body, now)
     booker = session.get(User, caller.id)
     provider_user = session.get(User, provider.user_id)
     assert booker is not None and provider_user is not None
 
     conversation = chat.conversation_between(session, booker, provider_user)
     booking = Booking(
-        id=booking_id,
+        id=new_id(),
         status=rules.Status.pending,
         mode=body.mode,
         customer_id=booker.id,
@@ -175,8 +143,13 @@ def book_now(
         created_at=now,
         updated_at=now,
     )
-    session.add(booking)
-    session.flush()
+    if idempotency_key:
+        replay = _insert_claiming(session, caller, booking, idempotency_key, request_hash)
+        if replay is not None:
+            return BookNowResult(replay, replayed=True)
+    else:
+        session.add(booking)
+        session.flush()
     message = chat.post_message(
         session,
         conversation,
@@ -207,6 +180,53 @@ def book_now(
         message=chat.message_out(message),
     )
     return BookNowResult(answer, replayed=False)
+
+
+def _check_request(
+    session: Session, body: BookNowIn, now: datetime
+) -> tuple[ProviderProfile, Service, datetime]:
+    """The provider, the service and the start time, or the problem with the request."""
+    provider = providers.get_profile(session, body.provider_id)
+    service = providers.get_service(session, provider.user_id, body.service_id)
+    if service is None:
+        raise ValidationFailed("serviceId", "not a service this provider offers")
+    try:
+        rules.check_location(body.location.kind, body.location.address, body.location.room)
+        start_at = rules.resolve_start(body.mode, body.start_at, now)
+    except rules.RequestProblem as problem:
+        raise ValidationFailed(problem.field, problem.message) from None
+    if body.mode == "now" and provider.presence != "available":
+        raise Conflict(
+            f"{provider.name} is not available right now; book a time instead.",
+            code="provider_unavailable",
+        )
+    return provider, service, start_at
+
+
+def _insert_claiming(
+    session: Session, caller: Caller, booking: Booking, key: str, request_hash: str
+) -> BookNowOut | None:
+    """Insert the booking and claim the key for it (the key row refers to the booking).
+
+    A concurrent request with the same key waits on the claim until the first commits, then
+    undoes its own booking and answers the first one's: None means the claim is ours.
+    """
+    try:
+        with session.begin_nested():
+            session.add(booking)
+            session.flush()
+            session.add(
+                IdempotencyKey(
+                    user_id=caller.id, key=key, request_hash=request_hash, booking_id=booking.id
+                )
+            )
+            session.flush()
+    except IntegrityError:
+        replay = _replay(session, caller, key, request_hash)
+        if replay is None:
+            raise
+        return replay
+    return None
 
 
 def describe_request(booking: Booking, timezone: str) -> str:

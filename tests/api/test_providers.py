@@ -328,3 +328,21 @@ def test_list_filters_are_validated(client: TestClient, query: str, field: str) 
     r = client.get(f"/api/v1/providers{query}")
     assert_problem(r, 422, "validation_failed")
     assert error_fields(r) == [field]
+
+
+def test_a_providers_first_requests_at_once_make_one_profile(api, client) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    therapist = api.register("therapist")
+
+    def add(i: int) -> int:
+        return client.post(
+            "/api/v1/providers/me/services",
+            headers=therapist.headers,
+            json={"name": f"Massage {i}", "durationMinutes": 60, "price": {"amount": 100000}},
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(add, range(4))) == [201] * 4
+    profile = client.get(f"/api/v1/providers/{therapist.id}").json()
+    assert len(profile["services"]) == 4

@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pesan.accounts.models import User
@@ -122,8 +123,13 @@ def _own_profile(session: Session, caller: Caller) -> ProviderProfile:
             area="",
             presence="offline",
         )
-        session.add(profile)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(profile)
+                session.flush()
+        except IntegrityError:  # made meanwhile by the provider's other request
+            profile = session.get(ProviderProfile, caller.id, with_for_update=True)
+            assert profile is not None
     return profile
 
 

@@ -33,6 +33,22 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _ready_database(action: str) -> Database:
+    """The database, upgraded first if embedded; a schema that is not right stops `action`."""
+    db = _database()
+    try:
+        if get_settings().is_embedded:
+            schema.upgrade(db.engine)
+        state = schema.inspect_schema(db.engine)
+    except BaseException:
+        db.dispose()
+        raise
+    if not state.ok:
+        db.dispose()
+        _fail(f"cannot {action}: {state.explain()}", code=2)
+    return db
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
@@ -153,12 +169,8 @@ def demo() -> None:
     """Load a small Bali marketplace to click through (running it again changes nothing)."""
     from pesan import demo as demo_data
 
-    db = _database()
+    db = _ready_database("load the demo")
     try:
-        schema.upgrade(db.engine) if get_settings().is_embedded else None
-        state = schema.inspect_schema(db.engine)
-        if not state.ok:
-            _fail(f"cannot load the demo: {state.explain()}", code=2)
         created = demo_data.load(db)
     finally:
         db.dispose()
@@ -188,9 +200,13 @@ def admin_create(
     password = password or get_settings().admin_password
     if not password:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        _fail("the password needs at least 8 characters")
-    db = _database()
+    # The bounds sign-in accepts (accounts.schemas), so the admin made here can always sign in.
+    if not 8 <= len(password) <= 200:
+        _fail("the password needs 8 to 200 characters")
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        _fail("the name needs 1 to 100 characters")
+    db = _ready_database("create the admin")
     try:
         with db.transaction() as session:
             user = create_user(session, email=email, password=password, name=name, role=Role.admin)

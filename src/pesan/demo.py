@@ -6,6 +6,7 @@ Loading it twice changes nothing: every account is looked up by email first.
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pesan.accounts.models import User
 from pesan.accounts.service import create_user
@@ -103,27 +104,28 @@ BOOKERS = (
 ADMIN = ("admin@example.com", "pesan admin", Role.admin)
 
 
-def _user(db: Database, email: str, name: str, role: Role) -> tuple[Caller, bool]:
-    with db.transaction() as session:
-        user = session.scalar(select(User).where(User.email == email))
-        created = user is None
-        if user is None:
-            user = create_user(session, email=email, password=DEMO_PASSWORD, name=name, role=role)
-        return Caller(id=user.id, name=user.name, role=Role(user.role), email=user.email), created
+def _user(session: Session, email: str, name: str, role: Role) -> tuple[Caller, bool]:
+    user = session.scalar(select(User).where(User.email == email))
+    created = user is None
+    if user is None:
+        user = create_user(session, email=email, password=DEMO_PASSWORD, name=name, role=role)
+    return Caller(id=user.id, name=user.name, role=Role(user.role), email=user.email), created
 
 
 def load(db: Database) -> bool:
     """Load the demo; True if anything was created."""
     created_any = False
     for email, name, role in (*BOOKERS, ADMIN):
-        _, created = _user(db, email, name, role)
+        with db.transaction() as session:
+            _, created = _user(session, email, name, role)
         created_any |= created
     for p in PROVIDERS:
-        caller, created = _user(db, p.email, p.name, p.role)
-        if not created:
-            continue
-        created_any = True
+        # The account and its profile in one transaction: never an account without its services.
         with db.transaction() as session:
+            caller, created = _user(session, p.email, p.name, p.role)
+            if not created:
+                continue
+            created_any = True
             providers.upsert_profile(
                 session,
                 caller,

@@ -7,11 +7,12 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import insert, inspect, text
 
 from pesan import schema
@@ -142,6 +143,16 @@ def _short(exc: Exception) -> str:
     return text_[:300]
 
 
+class CheckOut(BaseModel):
+    ok: bool
+    detail: str
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, CheckOut]
+
+
 router = APIRouter(tags=["operations"])
 
 
@@ -153,7 +164,8 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    responses={503: {"description": "A dependency is down: see `checks`."}},
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "A dependency is down: see `checks`."}},
 )
 def readyz(request: Request) -> JSONResponse:
     """Every dependency checked: database, schema revision, a real write, the broker."""
@@ -167,7 +179,11 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def metrics_endpoint(
     request: Request, authorization: str | None = Header(None, include_in_schema=False)
 ) -> Response:

@@ -11,6 +11,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
+from sqlalchemy.schema import AddConstraint
 
 # Every model module, imported so that the metadata is complete.
 from pesan.accounts import models as _accounts  # noqa: F401
@@ -152,7 +153,21 @@ def upgrade(engine: Engine, *, repair: bool = True) -> list[str]:
             for table in missing:
                 table.create(connection)
                 repaired.append(table.name)
+            if missing and connection.dialect.name != "sqlite":
+                _restore_foreign_keys(connection, {t.name for t in missing})
     return repaired
+
+
+def _restore_foreign_keys(connection: Connection, recreated: set[str]) -> None:
+    """PostgreSQL's `DROP TABLE ... CASCADE` also dropped the other tables' foreign keys to it."""
+    inspector = inspect(connection)
+    for table in metadata.sorted_tables:
+        if table.name in recreated:
+            continue
+        present = {fk["name"] for fk in inspector.get_foreign_keys(table.name)}
+        for fk in table.foreign_key_constraints:
+            if fk.referred_table.name in recreated and fk.name not in present:
+                connection.execute(AddConstraint(fk))
 
 
 class SchemaNotReady(RuntimeError):

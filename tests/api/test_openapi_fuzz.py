@@ -1,0 +1,278 @@
+"""Schemathesis against the OpenAPI schema the server publishes, in process, on both backends.
+
+Every operation gets a bounded, derandomized run of valid and invalid requests, signed in as
+someone who may call it; no answer may be a 5xx, and every answer must be one the schema
+documents (status code, content type, body).
+"""
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from pesan.app import create_app
+from pesan.config import Settings
+from tests.conftest import Account, Api
+
+OPENAPI = "/api/v1/openapi.json"
+MAX_EXAMPLES = 30
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+PROVIDER_ACTIONS = ("/accept", "/decline", "/on-the-way", "/arrived", "/complete")
+CONTRACT = [  # /work/shared/api.md, the endpoints table (the WebSocket is not in OpenAPI)
+    ("POST", "/api/v1/auth/register"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/providers"),
+    ("GET", "/api/v1/providers/{provider_id}"),
+    ("PUT", "/api/v1/providers/me"),
+    ("PUT", "/api/v1/providers/me/presence"),
+    ("POST", "/api/v1/providers/me/services"),
+    ("POST", "/api/v1/bookings"),
+    ("GET", "/api/v1/bookings"),
+    ("GET", "/api/v1/bookings/{booking_id}"),
+    *(("POST", f"/api/v1/bookings/{{booking_id}}{action}") for action in PROVIDER_ACTIONS),
+    ("POST", "/api/v1/bookings/{booking_id}/cancel"),
+    ("GET", "/api/v1/conversations"),
+    ("POST", "/api/v1/conversations"),
+    ("GET", "/api/v1/conversations/{conversation_id}"),
+    ("GET", "/api/v1/conversations/{conversation_id}/messages"),
+    ("POST", "/api/v1/conversations/{conversation_id}/messages"),
+    ("POST", "/api/v1/conversations/{conversation_id}/read"),
+    ("GET", "/api/v1/admin/messages"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+]
+HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
+
+
+def _published_operations() -> list[tuple[str, str]]:
+    """Read at collection time, so each operation is its own test (no database needed)."""
+    app = create_app(Settings(database_url="sqlite://"), check_schema=False)
+    try:
+        paths = app.openapi()["paths"]
+    finally:
+        app.state.db.dispose()
+    return [(m.upper(), p) for p, item in paths.items() for m in item if m in HTTP_METHODS]
+
+
+OPERATIONS = _published_operations()
+
+
+@pytest.fixture(scope="session")
+def in_process(app: FastAPI) -> Any:
+    """The app as schemathesis calls it: without its lifespan, which the test client runs.
+
+    Schemathesis would otherwise start a second lifespan (broker, hub) on the shared app and
+    keep it alive until the process exits.
+    """
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+
+    return asgi
+
+
+@dataclass
+class People:
+    customer: Account
+    therapist: Account
+    admin: Account
+    leaving: Account  # signs out while its operation is fuzzed
+    ids: dict[str, str]  # real ids for path parameters and bodies, to reach past the lookup
+
+
+@pytest.fixture
+def people(api: Api, make_admin: Any) -> People:
+    customer = api.register("customer")
+    therapist = api.provider("therapist")
+    answer = api.book(customer, therapist)
+    ids = {
+        "provider_id": therapist.id,
+        "booking_id": answer["booking"]["id"],
+        "conversation_id": answer["conversation"]["id"],
+        "providerId": therapist.id,
+        "participantId": therapist.id,
+        "serviceId": therapist.service_ids[0],
+        "bookingId": answer["booking"]["id"],
+        "upToMessageId": answer["message"]["id"],
+    }
+    return People(customer, therapist, make_admin(), api.register("customer"), ids)
+
+
+def caller(method: str, path: str, people: People) -> Account:
+    if path.endswith("/logout"):
+        return people.leaving
+    if path.startswith("/api/v1/admin"):
+        return people.admin
+    if path.startswith("/api/v1/providers/me") or path.endswith(PROVIDER_ACTIONS):
+        return people.therapist
+    return people.customer
+
+
+NUL_ON_POSTGRESQL = (
+    "U+0000 in a text input reaches PostgreSQL, which cannot store it: DataError, 500 "
+    "(providers ?q/?area/?cursor, register name, profile bio, Book Now note). "
+    "When fixed, drop the filter in known_bug() too."
+)
+
+
+def with_real_ids(ids: dict[str, str], case: Any) -> Any:
+    if isinstance(case.body, dict):
+        case.body.update({k: v for k, v in ids.items() if k in case.body})
+    return case
+
+
+def known_bug(case: Any, backend: str) -> str | None:
+    """Failures already reported, each with a strict xfail test below: skipped, not hidden."""
+    sent = (case.path_parameters, case.query, case.body)
+    if backend == "postgresql" and _has_nul(sent):
+        return NUL_ON_POSTGRESQL
+    return None
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def test_openapi_schema_is_published(client: TestClient) -> None:
+    r = client.get(OPENAPI)
+    assert r.status_code == 200
+    document = r.json()
+    assert document["openapi"].startswith("3.")
+    published = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method in item
+        if method in HTTP_METHODS
+    }
+    assert set(CONTRACT) <= published, sorted(set(CONTRACT) - published)
+
+
+def test_errors_are_documented_as_problem_json(client: TestClient) -> None:
+    document = client.get(OPENAPI).json()
+    undocumented = []
+    for method, path in CONTRACT:
+        if not path.startswith("/api/v1/"):
+            continue
+        responses = document["paths"][path][method.lower()]["responses"]
+        for status in ("401", "404", "422"):
+            content = responses.get(status, {}).get("content", {})
+            if "application/problem+json" not in content:
+                undocumented.append(f"{method} {path} {status}")
+    assert undocumented == []
+    ready = document["paths"]["/readyz"]["get"]["responses"]
+    assert "application/json" in ready["503"]["content"]
+    problem = document["components"]["schemas"]["ProblemOut"]
+    assert {"type", "title", "status", "detail", "code", "requestId"} <= set(problem["properties"])
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
+def test_fuzzed_requests_get_documented_answers(
+    in_process: Any, backend: str, people: People, method: str, path: str
+) -> None:
+    operation = schemathesis.openapi.from_asgi(OPENAPI, in_process)[path][method]
+    headers = {"Authorization": f"Bearer {caller(method, path, people).token}"}
+    in_path = {k: v for k, v in people.ids.items() if f"{{{k}}}" in path}
+    strategies = [
+        operation.as_strategy(GenerationMode.POSITIVE, headers=headers),
+        operation.as_strategy(GenerationMode.NEGATIVE, headers=headers),
+        operation.as_strategy(headers=headers, path_parameters=in_path or None).map(
+            partial(with_real_ids, people.ids)
+        ),
+    ]
+    failures: dict[str, str] = {}
+
+    @given(case=st.one_of(strategies))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        if known_bug(case, backend):
+            return
+        try:
+            case.call_and_validate(checks=CHECKS)
+        except FailureGroup as group:
+            for failure in group.exceptions:
+                first_line = failure.message.strip().split("\n", 1)[0]
+                failures.setdefault(f"{failure.title}: {first_line}", case.as_curl_command())
+
+    run()
+    assert not failures, "\n".join(f"{what}\n  {curl}" for what, curl in failures.items())
+
+
+# ---- what schemathesis found, pinned down -------------------------------------------------
+
+
+@pytest.mark.parametrize("parameter", ["q", "area", "cursor"])
+def test_nul_in_a_provider_search_is_not_a_server_error(
+    client: TestClient, backend: str, parameter: str, request: pytest.FixtureRequest
+) -> None:
+    if backend == "postgresql":
+        request.applymarker(
+            pytest.mark.xfail(strict=True, raises=AssertionError, reason=NUL_ON_POSTGRESQL)
+        )
+    r = client.get("/api/v1/providers", params={parameter: "Ub\x00ud"})
+    assert r.status_code < 500, r.text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="only chat messages refuse U+0000 (422); elsewhere SQLite stores it and "
+    "PostgreSQL answers 500",
+)
+@pytest.mark.parametrize("field", ["register name", "profile bio", "booking note"])
+def test_nul_in_text_is_refused_like_in_messages(api: Api, client: TestClient, field: str) -> None:
+    if field == "register name":
+        body = {"email": "nul@example.com", "password": "long enough", "role": "customer"}
+        r = client.post("/api/v1/auth/register", json={**body, "name": "Ma\x00de"})
+    elif field == "profile bio":
+        therapist = api.provider("therapist")
+        r = client.put(
+            "/api/v1/providers/me",
+            headers=therapist.headers,
+            json={"bio": "Bali\x00nese", "languages": ["id"], "area": "Ubud"},
+        )
+    else:
+        customer, therapist = api.register("customer"), api.provider("therapist")
+        body = api.book_body(therapist, note="Villa\x003")
+        r = client.post("/api/v1/bookings", headers=customer.headers, json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "validation_failed"

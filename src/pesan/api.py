@@ -4,7 +4,15 @@ import base64
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from pesan.timeutil import as_utc, rfc3339
@@ -16,12 +24,27 @@ class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
+def reject_nul(value: object) -> object:
+    """No NUL characters in text: PostgreSQL cannot store them, and no person types one."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if isinstance(value, list | tuple):
+        for item in value:
+            reject_nul(item)
+    return value
+
+
 class InputModel(CamelModel):
-    """A request body: whitespace trimmed at the edges of every string."""
+    """A request body: whitespace trimmed at the edges of every string, no NUL characters."""
 
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, str_strip_whitespace=True
     )
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        return reject_nul(value)
 
 
 def _require_text(value: object) -> object:

@@ -46,6 +46,19 @@ class RequestMiddleware:
                 request_id_var.reset(token)
             return
 
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            where = "path" if "\x00" in scope["path"] else "query"
+            response = problem_response(
+                422,
+                "validation_failed",
+                f"{where}: must not contain NUL characters",
+                [{"field": where, "message": "must not contain NUL characters"}],
+                headers={"X-Request-ID": request_id},
+            )
+            await response(scope, receive, send)
+            request_id_var.reset(token)
+            return
+
         started = time.perf_counter()
         status = 500
         response_started = False

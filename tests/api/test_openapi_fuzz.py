@@ -135,35 +135,10 @@ def caller(method: str, path: str, people: People) -> Account:
     return people.customer
 
 
-NUL_ON_POSTGRESQL = (
-    "U+0000 in a text input reaches PostgreSQL, which cannot store it: DataError, 500 "
-    "(providers ?q/?area/?cursor, register name, profile bio, Book Now note). "
-    "When fixed, drop the filter in known_bug() too."
-)
-
-
 def with_real_ids(ids: dict[str, str], case: Any) -> Any:
     if isinstance(case.body, dict):
         case.body.update({k: v for k, v in ids.items() if k in case.body})
     return case
-
-
-def known_bug(case: Any, backend: str) -> str | None:
-    """Failures already reported, each with a strict xfail test below: skipped, not hidden."""
-    sent = (case.path_parameters, case.query, case.body)
-    if backend == "postgresql" and _has_nul(sent):
-        return NUL_ON_POSTGRESQL
-    return None
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 def test_openapi_schema_is_published(client: TestClient) -> None:
@@ -224,8 +199,6 @@ def test_fuzzed_requests_get_documented_answers(
         suppress_health_check=list(HealthCheck),
     )
     def run(case: Any) -> None:
-        if known_bug(case, backend):
-            return
         try:
             case.call_and_validate(checks=CHECKS)
         except FailureGroup as group:
@@ -241,23 +214,18 @@ def test_fuzzed_requests_get_documented_answers(
 
 
 @pytest.mark.parametrize("parameter", ["q", "area", "cursor"])
-def test_nul_in_a_provider_search_is_not_a_server_error(
-    client: TestClient, backend: str, parameter: str, request: pytest.FixtureRequest
-) -> None:
-    if backend == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(strict=True, raises=AssertionError, reason=NUL_ON_POSTGRESQL)
-        )
+def test_nul_in_a_query_is_refused(client: TestClient, parameter: str) -> None:
     r = client.get("/api/v1/providers", params={parameter: "Ub\x00ud"})
-    assert r.status_code < 500, r.text
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"] == [{"field": "query", "message": "must not contain NUL characters"}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="only chat messages refuse U+0000 (422); elsewhere SQLite stores it and "
-    "PostgreSQL answers 500",
-)
+def test_nul_in_a_path_is_refused(client: TestClient) -> None:
+    r = client.get("/api/v1/providers/Ub%00ud")
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "validation_failed"
+
+
 @pytest.mark.parametrize("field", ["register name", "profile bio", "booking note"])
 def test_nul_in_text_is_refused_like_in_messages(api: Api, client: TestClient, field: str) -> None:
     if field == "register name":

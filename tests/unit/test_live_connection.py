@@ -4,6 +4,7 @@ The outbox is a real SQLite database; only the WebSocket is a stand-in that reco
 """
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -47,10 +48,8 @@ async def run_briefly(connection: Connection) -> None:
     task = asyncio.create_task(connection.forward())
     await asyncio.sleep(0.05)
     task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass
 
 
 def test_events_offered_out_of_order_go_out_in_order_once(tmp_path):

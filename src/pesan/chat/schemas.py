@@ -2,13 +2,14 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 
-from pesan.api import CamelModel, InputModel, Timestamp
+from pesan.api import CamelModel, InputModel, Timestamp, reject_nul
 
 MessageType = Literal["text", "image", "file", "booking", "system", "notification"]
 SenderType = Literal["customer", "therapist", "place", "hotel", "villa", "agent", "admin", "system"]
 RecipientType = Literal["customer", "therapist", "place", "hotel", "villa", "agent", "admin"]
 LANGUAGE_TAG = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
 MAX_CONTENT = 4000
+MAX_RAW_CONTENT = 2 * MAX_CONTENT  # surrounding whitespace is kept, within reason
 
 
 class MessageOut(CamelModel):
@@ -101,9 +102,16 @@ class SendMessageIn(CamelModel):
         description="Ignored: the server uses the recipient's real name.",
     )
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        return reject_nul(value)
+
     @field_validator("content")
     @classmethod
     def _content(cls, value: str) -> str:
+        if len(value) > MAX_RAW_CONTENT:
+            raise ValueError(f"must be at most {MAX_CONTENT} characters")
         length = len(value.strip())
         if length == 0:
             raise ValueError("must not be empty")

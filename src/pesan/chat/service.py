@@ -19,8 +19,8 @@ from pesan.chat.schemas import (
     ReadOut,
     SendMessageIn,
 )
-from pesan.errors import Forbidden, NotFound, ValidationFailed
-from pesan.ids import new_id
+from pesan.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from pesan.ids import is_valid, new_id
 from pesan.roles import BOOKERS, PROVIDERS, Role
 from pesan.timeutil import rfc3339, utcnow
 
@@ -64,6 +64,8 @@ def _pair_key(a: str, b: str) -> str:
 
 
 def party_ids(session: Session, conversation_id: str) -> list[str]:
+    if not is_valid(conversation_id):  # e.g. a typing frame naming no real conversation
+        return []
     return list(
         session.scalars(
             select(Participant.user_id).where(Participant.conversation_id == conversation_id)
@@ -72,7 +74,7 @@ def party_ids(session: Session, conversation_id: str) -> list[str]:
 
 
 def _visible_conversation(session: Session, caller: Caller, conversation_id: str) -> Conversation:
-    conversation = session.get(Conversation, conversation_id)
+    conversation = session.get(Conversation, conversation_id) if is_valid(conversation_id) else None
     if conversation is None:
         raise NotFound("No such conversation.")
     ensure_visible(caller, party_ids(session, conversation_id), "conversation")
@@ -164,7 +166,7 @@ def conversation_for(
 
 
 def open_conversation(session: Session, caller: Caller, participant_id: str) -> ConversationOut:
-    other = session.get(User, participant_id)
+    other = session.get(User, participant_id) if is_valid(participant_id) else None
     if other is None or other.disabled_at is not None:
         raise NotFound("No such user.")
     if other.id == caller.id or not may_converse(caller.role, Role(other.role)):
@@ -195,7 +197,7 @@ def list_conversations(
     )
     if cursor:
         parts = decode_cursor(cursor, 2)
-        if parts is None:
+        if parts is None or not is_valid(parts[1]):
             raise ValidationFailed("cursor", "not a cursor this server made")
         try:
             at = datetime.fromisoformat(parts[0].replace("Z", "+00:00"))
@@ -216,7 +218,7 @@ def list_conversations(
 
 
 def _message_in(session: Session, conversation_id: str, message_id: str, field: str) -> Message:
-    message = session.get(Message, message_id)
+    message = session.get(Message, message_id) if is_valid(message_id) else None
     if message is None or message.conversation_id != conversation_id:
         raise ValidationFailed(field, "no such message in this conversation")
     return message
@@ -337,7 +339,7 @@ def send_message(
             )
         )
         if earlier is not None:
-            return Posted(message_out(earlier), created=False)
+            return Posted(message_out(_same_conversation(earlier, conversation_id)), False)
     if body.message_type == "notification" and caller.role is not Role.admin:
         raise ValidationFailed("messageType", "only admins send notifications")
     other_id = next(p for p in parties if p != caller.id)
@@ -379,8 +381,18 @@ def send_message(
         )
         if earlier is None:
             raise
-        return Posted(message_out(earlier), created=False)
+        return Posted(message_out(_same_conversation(earlier, conversation_id)), False)
     return Posted(message_out(message), created=True)
+
+
+def _same_conversation(earlier: Message, conversation_id: str) -> Message:
+    """A repeated clientMessageId is a retry only within the conversation it was sent to."""
+    if earlier.conversation_id != conversation_id:
+        raise Conflict(
+            "This clientMessageId was already used for a message in another conversation.",
+            code="client_message_id_reused",
+        )
+    return earlier
 
 
 def mark_read(session: Session, caller: Caller, conversation_id: str, up_to: str) -> ReadOut:

@@ -7,20 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import Api
+from tests.problems import assert_problem, error_fields
 
 USER_FIELDS = {"id", "email", "name", "role", "createdAt"}
-
-
-def assert_problem(r: Any, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body = dict(r.json())
-    assert body["code"] == code and body["requestId"] == r.headers["x-request-id"]
-    return body
-
-
-def error_fields(r: Any) -> list[str]:
-    return [e["field"] for e in r.json()["errors"]]
 
 
 def email() -> str:

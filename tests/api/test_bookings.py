@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tests.conftest import Account, Api
+from tests.problems import assert_problem, error_fields
 
 BOOKING_FIELDS = {
     "id",
@@ -68,19 +69,6 @@ def messages(client: TestClient, who: Account, conversation_id: str) -> list[dic
 
 def book(client: TestClient, who: Account, body: dict[str, Any], **headers: str) -> Any:
     return client.post("/api/v1/bookings", headers={**who.headers, **headers}, json=body)
-
-
-def assert_problem(r: Any, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body = dict(r.json())
-    assert body["code"] == code
-    assert body["requestId"] == r.headers["x-request-id"]
-    return body
-
-
-def error_fields(r: Any) -> list[str]:
-    return [e["field"] for e in r.json()["errors"]]
 
 
 @pytest.fixture

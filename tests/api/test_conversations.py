@@ -12,6 +12,7 @@ from sqlalchemy import update
 
 from pesan.chat.models import Conversation
 from tests.conftest import Account, Api
+from tests.problems import assert_problem
 
 BOOKERS = ["customer", "hotel", "villa", "agent"]
 PROVIDERS = ["therapist", "place"]
@@ -29,17 +30,6 @@ def my_conversations(client: TestClient, who: Account, **params: Any) -> dict[st
     r = client.get("/api/v1/conversations", headers=who.headers, params=params)
     assert r.status_code == 200, r.text
     return dict(r.json())
-
-
-def assert_problem(r: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body = dict(r.json())
-    assert body["status"] == status
-    assert body["requestId"] == r.headers["x-request-id"]
-    if code is not None:
-        assert body["code"] == code
-    return body
 
 
 def test_open_gives_one_conversation_per_pair_from_either_side(api: Api, client: TestClient):

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event
 
 from tests.conftest import Account, Api
+from tests.problems import assert_problem
 
 MESSAGE_FIELDS = {
     "id",
@@ -99,12 +100,6 @@ def assert_invalid(r: Any, field: str) -> None:
     body = r.json()
     assert body["code"] == "validation_failed"
     assert field in [e["field"] for e in body["errors"]], body
-
-
-def assert_problem(r: Any, status: int, code: str) -> None:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["code"] == code
 
 
 def send_many(api: Api, chat: Chat, count: int) -> list[dict[str, Any]]:

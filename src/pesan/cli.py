@@ -67,6 +67,8 @@ def serve(
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    if workers > 1 and not settings.redis_url:
+        _fail("--workers above 1 needs PESAN_REDIS_URL, so that live events reach every process")
     db = _database()
     try:
         schema.ensure_ready(db.engine, embedded=settings.is_embedded)

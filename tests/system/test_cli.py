@@ -161,3 +161,9 @@ def test_help_lists_every_command(env: dict[str, str], tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     listed = set(re.findall(r"^\W*([a-z]+)\s{2,}\S", result.stdout, re.MULTILINE))
     assert {"serve", "db", "doctor", "demo", "admin"} <= listed, result.stdout
+
+
+def test_serve_with_several_workers_needs_redis(env: dict[str, str], tmp_path: Path) -> None:
+    result = run_pesan("serve", "--workers", "2", "--port", "1", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "PESAN_REDIS_URL" in result.stderr

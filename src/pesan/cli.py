@@ -4,6 +4,7 @@ import sys
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from pesan import __version__, ops, schema
 from pesan.config import get_settings
@@ -144,7 +145,11 @@ def db_current() -> None:
 @app.command()
 def doctor() -> None:
     """Check config, database, schema, disk space and broker: one line each, with the fix."""
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        typer.echo(f"FAIL config   {_config_problem(exc)}  -> fix: correct the PESAN_* variable")
+        raise typer.Exit(1) from None
     db = _database()
     broker = None
     if settings.redis_url:
@@ -221,8 +226,17 @@ def admin_create(
     typer.echo(f"admin {email} created (id {user_id})")
 
 
+def _config_problem(exc: ValidationError) -> str:
+    return "; ".join(
+        f"PESAN_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+    )
+
+
 def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except ValidationError as exc:  # settings read from the environment
+        typer.echo(f"configuration error: {_config_problem(exc)}", err=True)
+        sys.exit(2)

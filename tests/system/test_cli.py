@@ -167,3 +167,13 @@ def test_serve_with_several_workers_needs_redis(env: dict[str, str], tmp_path: P
     result = run_pesan("serve", "--workers", "2", "--port", "1", env=env, cwd=tmp_path)
     assert result.returncode == 1
     assert "PESAN_REDIS_URL" in result.stderr
+
+
+def test_a_bad_setting_is_named_not_a_traceback(env: dict[str, str], tmp_path: Path) -> None:
+    bad = {**env, "PESAN_PORT": "eighty"}
+    doctor = run_pesan("doctor", env=bad, cwd=tmp_path)
+    assert doctor.returncode == 1
+    assert doctor.stdout.startswith("FAIL config") and "PESAN_PORT" in doctor.stdout
+    check = run_pesan("db", "check", env=bad, cwd=tmp_path)
+    assert check.returncode == 2
+    assert "PESAN_PORT" in check.stderr and "Traceback" not in check.stderr

@@ -132,3 +132,12 @@ def test_an_unknown_last_event_id_gets_resync(server):
     live = open_live(server.ws_url, customer.token, "999999999999")
     assert live.before_ready == [{"type": "resync"}]
     live.close()
+
+
+@pytest.mark.parametrize("last_event_id", [42, "abc", "", "٣"])
+def test_a_malformed_last_event_id_gets_resync(server, last_event_id):
+    rest = Rest(server.base)
+    customer = rest.register("customer")
+    live = open_live(server.ws_url, customer.token, last_event_id)
+    assert live.before_ready == [{"type": "resync"}]
+    live.close()

@@ -41,8 +41,11 @@ def format_event_id(seq: int) -> str:
     return f"{seq:0{EVENT_ID_WIDTH}d}"
 
 
-def parse_event_id(value: str | None) -> int | None:
-    if value is None or not value.isdigit() or len(value) > 18:
+def parse_event_id(value: object) -> int | None:
+    """The number in an event id, or None if `value` is not one."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return None
+    if len(value) > 18:
         return None
     return int(value)
 

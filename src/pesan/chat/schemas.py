@@ -58,6 +58,8 @@ class SendMessageIn(CamelModel):
     """A chat message. Legacy names: `message` for content, `receiverId`, `receivername`."""
 
     content: str = Field(
+        min_length=1,
+        max_length=MAX_RAW_CONTENT,
         validation_alias=AliasChoices("content", "message"),
         description="1 to 4000 characters after trimming; stored exactly as sent.",
     )
@@ -110,8 +112,6 @@ class SendMessageIn(CamelModel):
     @field_validator("content")
     @classmethod
     def _content(cls, value: str) -> str:
-        if len(value) > MAX_RAW_CONTENT:
-            raise ValueError(f"must be at most {MAX_CONTENT} characters")
         length = len(value.strip())
         if length == 0:
             raise ValueError("must not be empty")

@@ -838,3 +838,20 @@ def test_each_party_reads_the_booking(
         r = client.get(f"/api/v1/bookings/{answer['booking']['id']}", headers=who.headers)
         assert r.status_code == 200, r.text
         assert r.json() == answer["booking"]
+
+
+def test_a_booking_is_accepted_once_however_many_times_it_is_pressed(
+    api: Api, client: TestClient
+) -> None:
+    """Six accepts at the same moment: one 200, the rest 409, one system message."""
+    customer, therapist = api.register("customer"), api.provider("therapist")
+    booking = api.book(customer, therapist)["booking"]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(
+            pool.map(lambda _: api.act(therapist, booking["id"], "accept").status_code, range(6))
+        )
+    assert sorted(statuses) == [200, 409, 409, 409, 409, 409]
+    messages = client.get(
+        f"/api/v1/conversations/{booking['conversationId']}/messages", headers=customer.headers
+    ).json()["items"]
+    assert [m["content"] for m in messages if m["isSystemMessage"]] == ["Booking accepted."]

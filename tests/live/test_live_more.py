@@ -100,3 +100,15 @@ def test_doctor_reports_an_unreachable_broker(tmp_path):
     assert done.returncode == 1
     broker_line = next(line for line in done.stdout.splitlines() if " broker " in line)
     assert broker_line.startswith("FAIL") and "PESAN_REDIS_URL" in broker_line
+
+
+def test_a_binary_or_garbage_frame_is_ignored_not_fatal(server):
+    rest = Rest(server.base)
+    customer = rest.register("customer")
+    live = open_live(server.ws_url, customer.token)
+    live.socket.send(b"\x00\x01binary")
+    live.socket.send("not json")
+    live.socket.send(json.dumps([1, 2]))
+    live.socket.send(json.dumps({"type": "ping"}))
+    assert live.next_of("pong") == {"type": "pong"}
+    live.close()

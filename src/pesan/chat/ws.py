@@ -160,10 +160,13 @@ class Connection:
     # -- what the client sends ---------------------------------------------------------------
     async def read(self, hub: "Hub") -> None:
         while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
             try:
-                frame = json.loads(await self.websocket.receive_text())
+                frame = json.loads(message.get("text") or "")
             except (ValueError, TypeError):
-                continue
+                continue  # binary or not JSON: not ours to answer
             if not isinstance(frame, dict):
                 continue
             kind = frame.get("type")

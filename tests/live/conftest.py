@@ -99,6 +99,12 @@ def servers(tmp_path: Path) -> Iterator[Any]:
         server.stop()
 
 
+@pytest.fixture
+def server(servers: Any, tmp_path: Path) -> Server:
+    """One `pesan serve` on a fresh embedded database."""
+    return servers(PESAN_DATA_DIR=str(tmp_path / "data"))  # type: ignore[no-any-return]
+
+
 class Rest:
     """The REST API of one running server."""
 

@@ -1,7 +1,6 @@
 """Live chat over real sockets against a running server (embedded SQLite)."""
 
 import json
-from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -10,11 +9,6 @@ from websockets.sync.client import connect
 from tests.live.conftest import Rest, open_live
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def server(servers, tmp_path: Path):
-    return servers(PESAN_DATA_DIR=str(tmp_path / "data"))
 
 
 def test_two_users_chat_live(server):

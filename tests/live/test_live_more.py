@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,11 +13,6 @@ from websockets.sync.client import connect
 from tests.live.conftest import Rest, free_port, open_live
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def server(servers, tmp_path: Path):
-    return servers(PESAN_DATA_DIR=str(tmp_path / "data"))
 
 
 def test_every_device_of_every_party_gets_each_event(server):

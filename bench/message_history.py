@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from pesan import schema
+from pesan import migrate
 from pesan.accounts.models import User
 from pesan.auth import Caller
 from pesan.chat import service as chat
@@ -107,7 +107,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{tmp}/bench.sqlite3"
         db = Database(url)
-        schema.upgrade(db.engine)
+        migrate.upgrade(db.engine)
         small = fill(db, args.small)
         large = fill(db, args.large)
         t_small = time_pages(db, *small, args.reps)

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from pesan import schema
+from pesan import migrate
 from pesan.app import create_app
 from pesan.config import Settings, get_settings
 
@@ -89,7 +89,7 @@ def app(
     url = database_url_factory(backend)
     settings = Settings(database_url=url, data_dir=tmp_path_factory.mktemp("data"))
     application = create_app(settings, check_schema=False)
-    schema.upgrade(application.state.db.engine)
+    migrate.upgrade(application.state.db.engine)
     yield application
     application.state.db.dispose()
 
@@ -101,7 +101,7 @@ def _clean(request: pytest.FixtureRequest) -> None:
         return
     application: FastAPI = request.getfixturevalue("app")
     engine = application.state.db.engine
-    tables = [t.name for t in reversed(schema.metadata.sorted_tables)]
+    tables = [t.name for t in reversed(migrate.metadata.sorted_tables)]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))

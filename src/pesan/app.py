@@ -10,20 +10,21 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from pesan import __version__, errors, ops, schema
+from pesan import __version__, errors, migrate, ops
 from pesan.accounts.routes import router as accounts_router
 from pesan.admin.routes import router as admin_router
-from pesan.api import ProblemOut, problem_responses
 from pesan.bookings.routes import router as bookings_router
-from pesan.chat import events
-from pesan.chat.broker import make_broker
+from pesan.chat import service as chat
 from pesan.chat.routes import router as chat_router
-from pesan.chat.ws import Hub
-from pesan.chat.ws import router as ws_router
 from pesan.config import Settings, get_settings
 from pesan.db import Database
+from pesan.live import events
+from pesan.live.broker import make_broker
+from pesan.live.ws import Hub
+from pesan.live.ws import router as ws_router
 from pesan.middleware import RequestMiddleware
 from pesan.providers.routes import router as providers_router
+from pesan.schemas import ProblemOut, problem_responses
 from pesan.timeutil import utcnow
 
 log = logging.getLogger("pesan.app")
@@ -38,10 +39,10 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if check_schema:
-            state = schema.ensure_ready(db.engine, embedded=settings.is_embedded)
+            state = migrate.ensure_ready(db.engine, embedded=settings.is_embedded)
             log.info("schema ready at revision %s", state.head)
         broker = make_broker(settings.redis_url)
-        hub = Hub(broker)
+        hub = Hub(broker, audience=chat.party_ids)
         await broker.start(hub)
         app.state.broker, app.state.hub = broker, hub
         db.publisher = broker.publish

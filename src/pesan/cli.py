@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from pesan import __version__, ops, schema
+from pesan import __version__, migrate, ops
 from pesan.config import get_settings
 from pesan.db import Database
 from pesan.logs import configure as configure_logging
@@ -39,8 +39,8 @@ def _ready_database(action: str) -> Database:
     db = _database()
     try:
         if get_settings().is_embedded:
-            schema.upgrade(db.engine)
-        state = schema.inspect_schema(db.engine)
+            migrate.upgrade(db.engine)
+        state = migrate.inspect_schema(db.engine)
     except BaseException:
         db.dispose()
         raise
@@ -72,8 +72,8 @@ def serve(
         _fail("--workers above 1 needs PESAN_REDIS_URL, so that live events reach every process")
     db = _database()
     try:
-        schema.ensure_ready(db.engine, embedded=settings.is_embedded)
-    except schema.SchemaNotReady as exc:
+        migrate.ensure_ready(db.engine, embedded=settings.is_embedded)
+    except migrate.SchemaNotReady as exc:
         _fail(str(exc), code=2)
     except Exception as exc:
         _fail(f"pesan cannot start: the database is not reachable: {exc}", code=2)
@@ -98,8 +98,8 @@ def db_upgrade() -> None:
     recreate any table the schema defines that was dropped."""
     db = _database()
     try:
-        repaired = schema.upgrade(db.engine)
-        state = schema.inspect_schema(db.engine)
+        repaired = migrate.upgrade(db.engine)
+        state = migrate.inspect_schema(db.engine)
     finally:
         db.dispose()
     for table in repaired:
@@ -114,7 +114,7 @@ def db_check() -> None:
     """List every difference between the live schema and the models; exit 1 if any."""
     db = _database()
     try:
-        state = schema.inspect_schema(db.engine)
+        state = migrate.inspect_schema(db.engine)
     except Exception as exc:
         _fail(f"cannot read the schema: {exc}", code=2)
         return
@@ -127,7 +127,7 @@ def db_check() -> None:
         typer.echo(f"revision: {state.current or 'none'} (needs {state.head})")
     for difference in state.differences:
         typer.echo(f"- {difference}")
-    _fail(f"FAIL: run `{schema.FIX_COMMAND}`")
+    _fail(f"FAIL: run `{migrate.FIX_COMMAND}`")
 
 
 @db_app.command("current")
@@ -136,10 +136,10 @@ def db_current() -> None:
     db = _database()
     try:
         with db.engine.connect() as conn:
-            current = schema.current_revision(conn)
+            current = migrate.current_revision(conn)
     finally:
         db.dispose()
-    typer.echo(f"database: {current or 'none'}; code: {schema.head_revision()}")
+    typer.echo(f"database: {current or 'none'}; code: {migrate.head_revision()}")
 
 
 @app.command()
@@ -153,7 +153,7 @@ def doctor() -> None:
     db = _database()
     broker = None
     if settings.redis_url:
-        from pesan.chat.broker import RedisBroker
+        from pesan.live.broker import RedisBroker
 
         broker = RedisBroker(settings.redis_url)
     try:

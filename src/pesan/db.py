@@ -6,13 +6,14 @@ runs only once the commit succeeded (live-event publishing uses it).
 """
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import CheckConstraint, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -32,6 +33,17 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def one_of(column: str, words: Iterable[StrEnum]) -> CheckConstraint:
+    """A CHECK that `column` holds one of a word list's values (named `ck_<table>_<column>`).
+
+    The list itself is kept in the constraint's `info`, so tests and `pesan db check` can
+    compare every such column with the code's one definition of its words.
+    """
+    values = [w.value for w in words]
+    listed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=column, info={"one_of": values})
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -15,12 +15,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import insert, inspect, text
 
-from pesan import schema
+from pesan import migrate
 from pesan.config import Settings
 from pesan.db import Database
 from pesan.errors import Unauthorized
-from pesan.health.models import WriteProbe
 from pesan.ids import new_id
+from pesan.probes import WriteProbe
 
 
 @dataclass
@@ -35,7 +35,7 @@ class CheckResult:
 class Context:
     settings: Settings
     db: Database
-    broker: Any = None  # pesan.chat.broker.Broker, when the app runs one
+    broker: Any = None  # pesan.live.broker.Broker, when the app runs one
 
 
 def check_config(ctx: Context) -> CheckResult:
@@ -60,25 +60,25 @@ def check_schema_quick(ctx: Context) -> CheckResult:
     """Revision at head and every table present: cheap enough for every /readyz."""
     try:
         with ctx.db.engine.connect() as conn:
-            current = schema.current_revision(conn)
+            current = migrate.current_revision(conn)
             tables = set(inspect(conn).get_table_names())
     except Exception as exc:
-        return CheckResult("schema", False, _short(exc), f"run `{schema.FIX_COMMAND}`")
-    head = schema.head_revision()
-    missing = [t for t in schema.metadata.tables if t not in tables]
+        return CheckResult("schema", False, _short(exc), f"run `{migrate.FIX_COMMAND}`")
+    head = migrate.head_revision()
+    missing = [t for t in migrate.metadata.tables if t not in tables]
     if current != head or missing:
-        state = schema.SchemaState(current, head, [f"table '{t}' is missing" for t in missing])
-        return CheckResult("schema", False, state.explain(), f"run `{schema.FIX_COMMAND}`")
+        state = migrate.SchemaState(current, head, [f"table '{t}' is missing" for t in missing])
+        return CheckResult("schema", False, state.explain(), f"run `{migrate.FIX_COMMAND}`")
     return CheckResult("schema", True, f"at revision {head}")
 
 
 def check_schema_full(ctx: Context) -> CheckResult:
     try:
-        state = schema.inspect_schema(ctx.db.engine)
+        state = migrate.inspect_schema(ctx.db.engine)
     except Exception as exc:
-        return CheckResult("schema", False, _short(exc), f"run `{schema.FIX_COMMAND}`")
+        return CheckResult("schema", False, _short(exc), f"run `{migrate.FIX_COMMAND}`")
     if not state.ok:
-        return CheckResult("schema", False, state.explain(), f"run `{schema.FIX_COMMAND}`")
+        return CheckResult("schema", False, state.explain(), f"run `{migrate.FIX_COMMAND}`")
     return CheckResult("schema", True, f"at revision {state.head}, matches the models")
 
 

@@ -2,6 +2,8 @@
 
 from enum import StrEnum
 
+from pesan.providers.enums import ProviderType
+
 
 class Role(StrEnum):
     customer = "customer"
@@ -13,18 +15,15 @@ class Role(StrEnum):
     admin = "admin"
 
 
-PROVIDERS = frozenset({Role.therapist, Role.place})
+PROVIDERS = frozenset(Role(t.value) for t in ProviderType)
 BOOKERS = frozenset({Role.customer, Role.hotel, Role.villa, Role.agent})
-SELF_REGISTERED = frozenset(Role) - {Role.admin}
+SELF_REGISTERED = tuple(r for r in Role if r is not Role.admin)
 
 LEGACY_ROLE_NAMES = {"user": Role.customer}
+# What registration takes: every role but admin, and the legacy name `user` (a customer).
+SelfRole = StrEnum("SelfRole", [*(r.value for r in SELF_REGISTERED), *LEGACY_ROLE_NAMES])  # type: ignore[misc]
 
 
 def parse_role(value: str) -> Role:
     """A role from its name, with the legacy `user` meaning customer."""
     return LEGACY_ROLE_NAMES.get(value) or Role(value)
-
-
-def sql_in(values: object) -> str:
-    """`'a', 'b'` for a CHECK constraint over enum values."""
-    return ", ".join(f"'{v}'" for v in values)  # type: ignore[attr-defined]

@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event
 
-from pesan import schema
+from pesan import migrate
 from pesan.app import create_app
 from pesan.config import Settings
-from pesan.schema import SchemaNotReady
+from pesan.migrate import SchemaNotReady
 from tests.system.conftest import drop_table
 
 READY_CHECKS = {"database", "schema", "write", "broker"}
@@ -43,7 +43,7 @@ def upgraded_url(backend: str, database_url_factory: Any, tmp_path: Path) -> str
     """A database of this test's backend, of its own, at the head revision."""
     url = str(database_url_factory(backend))
     with own_app(url, tmp_path) as app:
-        schema.upgrade(app.state.db.engine)
+        migrate.upgrade(app.state.db.engine)
     return url
 
 

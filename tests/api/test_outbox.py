@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
-from pesan.chat.models import UserEvent, UserEventCounter
+from pesan.live.models import UserEvent, UserEventCounter
 
 
 def seqs_of(app, user_id: str) -> list[int]:

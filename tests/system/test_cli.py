@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pesan import schema
+from pesan import migrate
 from pesan.app import create_app
 from pesan.config import Settings
 from pesan.demo import DEMO_PASSWORD
@@ -30,7 +30,7 @@ def row_counts(data_dir: Path) -> dict[str, int]:
     with closing(sqlite3.connect(data_dir / "pesan.sqlite3")) as conn:
         return {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in schema.metadata.tables
+            for table in migrate.metadata.tables
         }
 
 

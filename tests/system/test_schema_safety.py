@@ -15,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from pesan import schema
+from pesan import migrate
 from pesan.config import normalise_database_url
 from pesan.db import make_engine
 from tests.system.conftest import PESAN, drop_table, pesan_env, run_pesan
@@ -171,13 +171,13 @@ def test_concurrent_upgrades_of_one_postgresql_database_all_succeed(
 
     engine = make_engine(normalise_database_url(url))
     try:
-        state = schema.inspect_schema(engine)
+        state = migrate.inspect_schema(engine)
         with engine.connect() as conn:
             versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
     finally:
         engine.dispose()
     assert state.ok, state.explain()
-    assert [v for (v,) in versions] == [schema.head_revision()]
+    assert [v for (v,) in versions] == [migrate.head_revision()]
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
@@ -185,13 +185,13 @@ def test_migrations_build_exactly_the_models(kind: str, database_url_factory: An
     """Migrations alone (no repair from the models) must give what the models describe."""
     engine = make_engine(normalise_database_url(database_url_factory(kind)))
     try:
-        assert schema.upgrade(engine, repair=False) == []
-        state = schema.inspect_schema(engine)
+        assert migrate.upgrade(engine, repair=False) == []
+        state = migrate.inspect_schema(engine)
         with engine.connect() as conn:
             context = MigrationContext.configure(
                 conn, opts={"compare_type": True, "compare_server_default": True}
             )
-            strict = compare_metadata(context, schema.metadata)
+            strict = compare_metadata(context, migrate.metadata)
     finally:
         engine.dispose()
     assert state.ok, state.explain()

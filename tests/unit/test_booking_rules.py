@@ -7,14 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pesan.bookings import rules
+from pesan.bookings.enums import ACTIVE, FINAL, Actor, LocationKind
+from pesan.bookings.enums import BookingAction as Action
+from pesan.bookings.enums import BookingStatus as Status
 from pesan.bookings.rules import (
-    ACTIVE,
-    FINAL,
-    Action,
-    Actor,
     InvalidTransition,
     RequestProblem,
-    Status,
     WrongActor,
     check_location,
     decide,
@@ -116,7 +114,7 @@ def test_every_status_is_reachable_from_pending() -> None:
 steps = st.lists(
     st.tuples(st.sampled_from(Action), st.sampled_from(Actor)), min_size=0, max_size=30
 )
-kinds = st.sampled_from(rules.LOCATION_KINDS)
+kinds = st.sampled_from([k.value for k in LocationKind])
 
 
 @given(steps=steps, kind=kinds)

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from pesan.auth import Caller
-from pesan.chat.events import Event
-from pesan.chat.ws import CLOSE_TOO_SLOW, Connection
 from pesan.config import Settings
 from pesan.db import Database
+from pesan.live.events import Event
+from pesan.live.ws import CLOSE_TOO_SLOW, Connection
 from pesan.roles import Role
 
 

@@ -1,16 +1,16 @@
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pesan.db import Base, UTCDateTime
-from pesan.roles import Role, sql_in
+from pesan.db import Base, UTCDateTime, one_of
+from pesan.roles import Role
 from pesan.timeutil import utcnow
 
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(f"role IN ({sql_in(Role)})", name="role"),)
+    __table_args__ = (one_of("role", Role),)
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)

@@ -1,10 +1,10 @@
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import EmailStr, Field, StringConstraints
 
-from pesan.api import CamelModel, InputModel, Timestamp
+from pesan.roles import Role, SelfRole
+from pesan.schemas import CamelModel, InputModel, Timestamp
 
-SelfRole = Literal["customer", "therapist", "place", "hotel", "villa", "agent", "user"]
 # Taken exactly as typed: request bodies are trimmed, but a password's spaces are part of it
 # (and an admin made from the command line with one must be able to sign in).
 Password = Annotated[str, StringConstraints(strip_whitespace=False)]
@@ -16,7 +16,7 @@ class UserOut(CamelModel):
     id: str
     email: str
     name: str
-    role: str
+    role: Role
     created_at: Timestamp
 
 

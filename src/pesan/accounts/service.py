@@ -6,9 +6,9 @@ from sqlalchemy.orm import Session
 
 from pesan.accounts.models import User
 from pesan.auth import hash_password, issue_token, revoke_token, verify_password
-from pesan.chat.events import create_counter
 from pesan.errors import Conflict, NotFound, Unauthorized
 from pesan.ids import new_id
+from pesan.live.events import create_counter
 from pesan.roles import Role
 
 

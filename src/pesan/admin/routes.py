@@ -4,8 +4,8 @@ from fastapi import APIRouter, Query
 
 from pesan.admin import service
 from pesan.admin.schemas import AdminMessageOut
-from pesan.api import Limit, Page
 from pesan.deps import CurrentUser, Db
+from pesan.schemas import Limit, Page
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

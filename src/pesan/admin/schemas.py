@@ -1,4 +1,4 @@
-from pesan.api import CamelModel, Timestamp
+from pesan.schemas import CamelModel, Timestamp
 
 
 class AdminMessageOut(CamelModel):

@@ -3,18 +3,17 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pesan.bookings.rules import LOCATION_KINDS, MODES, Status
-from pesan.db import Base, UTCDateTime
-from pesan.roles import sql_in
+from pesan.bookings.enums import BookingMode, BookingStatus, LocationKind
+from pesan.db import Base, UTCDateTime, one_of
 from pesan.timeutil import utcnow
 
 
 class Booking(Base):
     __tablename__ = "bookings"
     __table_args__ = (
-        CheckConstraint(f"status IN ({sql_in(Status)})", name="status"),
-        CheckConstraint(f"mode IN ({sql_in(MODES)})", name="mode"),
-        CheckConstraint(f"location_kind IN ({sql_in(LOCATION_KINDS)})", name="location_kind"),
+        one_of("status", BookingStatus),
+        one_of("mode", BookingMode),
+        one_of("location_kind", LocationKind),
         CheckConstraint("end_at > start_at", name="ends_after_start"),
         CheckConstraint("price_amount >= 0", name="price"),
         Index("ix_bookings_customer_id_created_at", "customer_id", "created_at"),

@@ -3,9 +3,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from pesan import metrics
-from pesan.api import Limit, Page
 from pesan.bookings import service
-from pesan.bookings.rules import Action
+from pesan.bookings.enums import BookingAction
 from pesan.bookings.schemas import (
     BookingOut,
     BookingStatus,
@@ -16,6 +15,7 @@ from pesan.bookings.schemas import (
 )
 from pesan.deps import CurrentUser, Db
 from pesan.errors import Problem
+from pesan.schemas import Limit, Page
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])
 
@@ -77,7 +77,7 @@ def get_booking(booking_id: str, caller: CurrentUser, db: Db) -> BookingOut:
 
 
 def _change(
-    db: Db, caller: CurrentUser, booking_id: str, action: Action, **kwargs: object
+    db: Db, caller: CurrentUser, booking_id: str, action: BookingAction, **kwargs: object
 ) -> BookingOut:
     with db.transaction() as session:
         return service.change_status(session, caller, booking_id, action, **kwargs)  # type: ignore[arg-type]
@@ -85,33 +85,37 @@ def _change(
 
 @router.post("/{booking_id}/accept", response_model=BookingOut)
 def accept(booking_id: str, caller: CurrentUser, db: Db) -> BookingOut:
-    return _change(db, caller, booking_id, Action.accept)
+    return _change(db, caller, booking_id, BookingAction.accept)
 
 
 @router.post("/{booking_id}/decline", response_model=BookingOut)
 def decline(
     booking_id: str, caller: CurrentUser, db: Db, body: ReasonIn | None = None
 ) -> BookingOut:
-    return _change(db, caller, booking_id, Action.decline, reason=body.reason if body else None)
+    return _change(
+        db, caller, booking_id, BookingAction.decline, reason=body.reason if body else None
+    )
 
 
 @router.post("/{booking_id}/on-the-way", response_model=BookingOut)
 def on_the_way(booking_id: str, body: OnTheWayIn, caller: CurrentUser, db: Db) -> BookingOut:
-    return _change(db, caller, booking_id, Action.on_the_way, eta_minutes=body.eta_minutes)
+    return _change(db, caller, booking_id, BookingAction.on_the_way, eta_minutes=body.eta_minutes)
 
 
 @router.post("/{booking_id}/arrived", response_model=BookingOut)
 def arrived(booking_id: str, caller: CurrentUser, db: Db) -> BookingOut:
-    return _change(db, caller, booking_id, Action.arrived)
+    return _change(db, caller, booking_id, BookingAction.arrived)
 
 
 @router.post("/{booking_id}/cancel", response_model=BookingOut)
 def cancel(
     booking_id: str, caller: CurrentUser, db: Db, body: ReasonIn | None = None
 ) -> BookingOut:
-    return _change(db, caller, booking_id, Action.cancel, reason=body.reason if body else None)
+    return _change(
+        db, caller, booking_id, BookingAction.cancel, reason=body.reason if body else None
+    )
 
 
 @router.post("/{booking_id}/complete", response_model=BookingOut)
 def complete(booking_id: str, caller: CurrentUser, db: Db) -> BookingOut:
-    return _change(db, caller, booking_id, Action.complete)
+    return _change(db, caller, booking_id, BookingAction.complete)

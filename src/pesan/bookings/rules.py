@@ -5,74 +5,42 @@ This module is the only place that knows which status may follow which, and who 
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
-
-class Status(StrEnum):
-    pending = "pending"
-    accepted = "accepted"
-    on_the_way = "on_the_way"
-    arrived = "arrived"
-    completed = "completed"
-    declined = "declined"
-    cancelled = "cancelled"
-    expired = "expired"
-
-
-class Action(StrEnum):
-    accept = "accept"
-    decline = "decline"
-    on_the_way = "on-the-way"
-    arrived = "arrived"
-    cancel = "cancel"
-    complete = "complete"
-    expire = "expire"
-
-
-class Actor(StrEnum):
-    provider = "provider"
-    booker = "booker"
-    system = "system"
-
-
-MODES = ("now", "scheduled")
-LOCATION_KINDS = ("place", "hotel", "villa", "home")
-ACTIVE = frozenset({Status.pending, Status.accepted, Status.on_the_way, Status.arrived})
-FINAL = frozenset(Status) - ACTIVE
+from pesan.bookings.enums import Actor, BookingAction, BookingStatus
 
 
 @dataclass(frozen=True)
 class Transition:
-    sources: frozenset[Status]
-    target: Status
+    sources: frozenset[BookingStatus]
+    target: BookingStatus
     actors: frozenset[Actor]
 
 
-TRANSITIONS: dict[Action, Transition] = {
-    Action.accept: Transition(
-        frozenset({Status.pending}), Status.accepted, frozenset({Actor.provider})
+TRANSITIONS: dict[BookingAction, Transition] = {
+    BookingAction.accept: Transition(
+        frozenset({BookingStatus.pending}), BookingStatus.accepted, frozenset({Actor.provider})
     ),
-    Action.decline: Transition(
-        frozenset({Status.pending}), Status.declined, frozenset({Actor.provider})
+    BookingAction.decline: Transition(
+        frozenset({BookingStatus.pending}), BookingStatus.declined, frozenset({Actor.provider})
     ),
-    Action.on_the_way: Transition(
-        frozenset({Status.accepted}), Status.on_the_way, frozenset({Actor.provider})
+    BookingAction.on_the_way: Transition(
+        frozenset({BookingStatus.accepted}), BookingStatus.on_the_way, frozenset({Actor.provider})
     ),
-    Action.arrived: Transition(
-        frozenset({Status.on_the_way}), Status.arrived, frozenset({Actor.provider})
+    BookingAction.arrived: Transition(
+        frozenset({BookingStatus.on_the_way}), BookingStatus.arrived, frozenset({Actor.provider})
     ),
-    Action.cancel: Transition(
-        frozenset({Status.pending, Status.accepted, Status.on_the_way}),
-        Status.cancelled,
+    BookingAction.cancel: Transition(
+        frozenset({BookingStatus.pending, BookingStatus.accepted, BookingStatus.on_the_way}),
+        BookingStatus.cancelled,
         frozenset({Actor.provider, Actor.booker}),
     ),
-    Action.complete: Transition(
-        frozenset({Status.accepted, Status.on_the_way, Status.arrived}),
-        Status.completed,
+    BookingAction.complete: Transition(
+        frozenset({BookingStatus.accepted, BookingStatus.on_the_way, BookingStatus.arrived}),
+        BookingStatus.completed,
         frozenset({Actor.provider}),
     ),
-    Action.expire: Transition(
-        frozenset({Status.pending}), Status.expired, frozenset({Actor.system})
+    BookingAction.expire: Transition(
+        frozenset({BookingStatus.pending}), BookingStatus.expired, frozenset({Actor.system})
     ),
 }
 
@@ -85,7 +53,9 @@ class InvalidTransition(Exception):
     pass
 
 
-def decide(action: Action, status: Status, actor: Actor, location_kind: str) -> Status:
+def decide(
+    action: BookingAction, status: BookingStatus, actor: Actor, location_kind: str
+) -> BookingStatus:
     """The status `action` moves a booking to, or why it may not.
 
     The actor is checked before the status: someone who may never do this learns nothing
@@ -95,7 +65,7 @@ def decide(action: Action, status: Status, actor: Actor, location_kind: str) -> 
     if actor not in transition.actors:
         who = " or ".join(sorted(a.value for a in transition.actors))
         raise WrongActor(f"Only the {who} can {action.value.replace('-', ' ')} a booking.")
-    if action is Action.on_the_way and location_kind == "place":
+    if action is BookingAction.on_the_way and location_kind == "place":
         raise InvalidTransition("The customer comes to the place: there is no 'on the way'.")
     if status not in transition.sources:
         raise InvalidTransition(
@@ -134,17 +104,17 @@ def resolve_start(mode: str, start_at: datetime | None, now: datetime) -> dateti
 
 
 def system_message(
-    action: Action, *, reason: str | None = None, eta_minutes: int | None = None
+    action: BookingAction, *, reason: str | None = None, eta_minutes: int | None = None
 ) -> str:
     """The line posted into the booking's chat when its status changes."""
     text = {
-        Action.accept: "Booking accepted.",
-        Action.decline: "Booking declined.",
-        Action.on_the_way: "On the way.",
-        Action.arrived: "Arrived.",
-        Action.cancel: "Booking cancelled.",
-        Action.complete: "Booking completed.",
-        Action.expire: "Booking expired: the provider did not answer in time.",
+        BookingAction.accept: "Booking accepted.",
+        BookingAction.decline: "Booking declined.",
+        BookingAction.on_the_way: "On the way.",
+        BookingAction.arrived: "Arrived.",
+        BookingAction.cancel: "Booking cancelled.",
+        BookingAction.complete: "Booking completed.",
+        BookingAction.expire: "Booking expired: the provider did not answer in time.",
     }[action]
     if eta_minutes is not None:
         text = f"On the way, arriving in about {eta_minutes} minutes."

@@ -1,14 +1,8 @@
-from typing import Literal
-
 from pydantic import Field
 
-from pesan.api import CamelModel, InputModel, Money, Timestamp
+from pesan.bookings.enums import BookingMode, BookingStatus, LocationKind
 from pesan.chat.schemas import ConversationOut, MessageOut
-
-BookingStatus = Literal[
-    "pending", "accepted", "on_the_way", "arrived", "completed", "declined", "cancelled", "expired"
-]
-LocationKind = Literal["place", "hotel", "villa", "home"]
+from pesan.schemas import CamelModel, InputModel, Money, Timestamp
 
 
 class Location(CamelModel):
@@ -24,7 +18,7 @@ class LocationIn(InputModel, Location):
 class BookNowIn(InputModel):
     provider_id: str = Field(min_length=1, max_length=64)
     service_id: str = Field(min_length=1, max_length=64)
-    mode: Literal["now", "scheduled"] = "scheduled"
+    mode: BookingMode = BookingMode.scheduled
     start_at: Timestamp | None = Field(
         None, description="Required for `scheduled` (in the future); `now` means the request time."
     )
@@ -36,7 +30,7 @@ class BookNowIn(InputModel):
 class BookingOut(CamelModel):
     id: str
     status: BookingStatus
-    mode: Literal["now", "scheduled"]
+    mode: BookingMode
     customer_id: str = Field(description="The booker: a customer, hotel, villa or agent.")
     customer_name: str
     provider_id: str

@@ -13,19 +13,20 @@ from sqlalchemy.orm import Session
 
 from pesan.accounts.models import User
 from pesan.admin import service as admin
-from pesan.api import Money
 from pesan.auth import Caller, ensure_role, ensure_visible
 from pesan.bookings import rules
+from pesan.bookings.enums import Actor, BookingAction, BookingStatus
 from pesan.bookings.models import Booking, IdempotencyKey
 from pesan.bookings.schemas import BookingOut, BookNowIn, BookNowOut, Location
-from pesan.chat import events
 from pesan.chat import service as chat
 from pesan.chat.models import Message
 from pesan.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from pesan.ids import is_valid, new_id
+from pesan.live import events
 from pesan.providers import service as providers
 from pesan.providers.models import ProviderProfile, Service
 from pesan.roles import BOOKERS
+from pesan.schemas import Money
 from pesan.timeutil import utcnow
 
 
@@ -120,7 +121,7 @@ def book_now(
     conversation = chat.conversation_between(session, booker, provider_user)
     booking = Booking(
         id=new_id(),
-        status=rules.Status.pending,
+        status=BookingStatus.pending,
         mode=body.mode,
         customer_id=booker.id,
         customer_name=booker.name,
@@ -293,7 +294,7 @@ def change_status(
     session: Session,
     caller: Caller,
     booking_id: str,
-    action: rules.Action,
+    action: BookingAction,
     *,
     reason: str | None = None,
     eta_minutes: int | None = None,
@@ -304,12 +305,12 @@ def change_status(
         raise NotFound("No such booking.")
     ensure_visible(caller, (booking.customer_id, booking.provider_id), "booking")
     if caller.id == booking.provider_id:
-        actor = rules.Actor.provider
+        actor = Actor.provider
     elif caller.id == booking.customer_id:
-        actor = rules.Actor.booker
+        actor = Actor.booker
     else:
         raise Forbidden("Only the parties of this booking can change it.")
-    current = rules.Status(booking.status)
+    current = BookingStatus(booking.status)
     try:
         target = rules.decide(action, current, actor, booking.location_kind)
     except rules.WrongActor as exc:
@@ -322,10 +323,10 @@ def change_status(
 def _apply(
     session: Session,
     booking: Booking,
-    current: rules.Status,
-    target: rules.Status,
-    action: rules.Action,
-    actor: rules.Actor,
+    current: BookingStatus,
+    target: BookingStatus,
+    action: BookingAction,
+    actor: Actor,
     reason: str | None,
     eta_minutes: int | None,
 ) -> BookingOut:
@@ -345,7 +346,7 @@ def _apply(
     if changed != 1:
         raise Conflict("The booking changed meanwhile; reload it.", code="invalid_transition")
     session.refresh(booking)
-    tell = booking.customer_id if actor is not rules.Actor.booker else booking.provider_id
+    tell = booking.customer_id if actor is not Actor.booker else booking.provider_id
     recipient = session.get(User, tell)
     conversation = chat.get_conversation_row(session, booking.conversation_id)
     assert recipient is not None

@@ -1,11 +1,7 @@
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    BigInteger,
     Boolean,
-    CheckConstraint,
     ForeignKey,
     Index,
     String,
@@ -14,12 +10,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pesan.db import Base, UTCDateTime
-from pesan.roles import Role, sql_in
+from pesan.chat.enums import MessageType, RecipientType, SenderType
+from pesan.db import Base, UTCDateTime, one_of
 from pesan.timeutil import utcnow
-
-MESSAGE_TYPES = ("text", "image", "file", "booking", "system", "notification")
-SENDER_TYPES = (*(r.value for r in Role), "system")
 
 
 class Conversation(Base):
@@ -49,9 +42,9 @@ class Participant(Base):
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
-        CheckConstraint(f"message_type IN ({sql_in(MESSAGE_TYPES)})", name="message_type"),
-        CheckConstraint(f"sender_type IN ({sql_in(SENDER_TYPES)})", name="sender_type"),
-        CheckConstraint(f"recipient_type IN ({sql_in(Role)})", name="recipient_type"),
+        one_of("message_type", MessageType),
+        one_of("sender_type", SenderType),
+        one_of("recipient_type", RecipientType),
         UniqueConstraint("sender_id", "client_message_id"),
         Index("ix_messages_conversation_id_id", "conversation_id", "id"),
         Index("ix_messages_unread", "recipient_id", "read", "conversation_id"),
@@ -78,32 +71,3 @@ class Message(Base):
     session_id: Mapped[str | None] = mapped_column(String(200))
     client_message_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class UserEvent(Base):
-    """The outbox: one durable event for one user, numbered 1, 2, 3... per user.
-
-    Written in the same transaction as the change it describes, so it exists if and only
-    if the change committed. The per-user counter row is locked while numbering, so a
-    user's events commit in number order and a client that saw N has seen all before N.
-    """
-
-    __tablename__ = "user_events"
-    __table_args__ = (Index("ix_user_events_created_at", "created_at"),)
-
-    user_id: Mapped[str] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    type: Mapped[str] = mapped_column(String(40))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class UserEventCounter(Base):
-    __tablename__ = "user_event_counters"
-
-    user_id: Mapped[str] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -3,7 +3,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from pesan import metrics
-from pesan.api import Limit, Page
 from pesan.chat import service
 from pesan.chat.schemas import (
     ConversationOut,
@@ -15,6 +14,7 @@ from pesan.chat.schemas import (
     SendMessageIn,
 )
 from pesan.deps import CurrentUser, Db
+from pesan.schemas import Limit, Page
 
 router = APIRouter(prefix="/conversations", tags=["chat"])
 

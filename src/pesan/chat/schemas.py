@@ -1,12 +1,9 @@
-from typing import Literal
-
 from pydantic import AliasChoices, Field, field_validator
 
-from pesan.api import CamelModel, InputModel, Timestamp, reject_nul
+from pesan.chat.enums import ClientMessageType, MessageType, RecipientType, SenderType
+from pesan.roles import Role
+from pesan.schemas import CamelModel, InputModel, Timestamp, reject_nul
 
-MessageType = Literal["text", "image", "file", "booking", "system", "notification"]
-SenderType = Literal["customer", "therapist", "place", "hotel", "villa", "agent", "admin", "system"]
-RecipientType = Literal["customer", "therapist", "place", "hotel", "villa", "agent", "admin"]
 LANGUAGE_TAG = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
 MAX_CONTENT = 4000
 MAX_RAW_CONTENT = 2 * MAX_CONTENT  # surrounding whitespace is kept, within reason
@@ -38,7 +35,7 @@ class MessageOut(CamelModel):
 class ParticipantOut(CamelModel):
     id: str
     name: str
-    role: str
+    role: Role
 
 
 class ConversationOut(CamelModel):
@@ -63,8 +60,8 @@ class SendMessageIn(CamelModel):
         validation_alias=AliasChoices("content", "message"),
         description="1 to 4000 characters after trimming; stored exactly as sent.",
     )
-    message_type: Literal["text", "image", "file", "notification"] = Field(
-        "text", validation_alias=AliasChoices("messageType", "message_type")
+    message_type: ClientMessageType = Field(
+        MessageType.text, validation_alias=AliasChoices("messageType", "message_type")
     )
     client_message_id: str | None = Field(
         None,

@@ -8,9 +8,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pesan.accounts.models import User
-from pesan.api import decode_cursor, encode_cursor
 from pesan.auth import Caller, ensure_party, ensure_visible
-from pesan.chat import events
+from pesan.chat.enums import SYSTEM_SENDER
 from pesan.chat.models import Conversation, Message, Participant
 from pesan.chat.schemas import (
     ConversationOut,
@@ -21,10 +20,10 @@ from pesan.chat.schemas import (
 )
 from pesan.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from pesan.ids import is_valid, new_id
+from pesan.live import events
 from pesan.roles import BOOKERS, PROVIDERS, Role
+from pesan.schemas import decode_cursor, encode_cursor
 from pesan.timeutil import rfc3339, utcnow
-
-SYSTEM_SENDER = "system"
 
 
 def may_converse(a: Role, b: Role) -> bool:

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection `pesan.schema` hands it (under its lock)."""
+"""Alembic environment: runs on the connection `pesan.migrate` hands it (under its lock)."""
 
 from typing import Any
 
@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from pesan.db import UTCDateTime
-from pesan.schema import metadata
+from pesan.migrate import metadata
 
 
 def _render_item(type_: str, obj: Any, autogen_context: Any) -> Any:

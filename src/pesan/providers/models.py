@@ -3,11 +3,10 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pesan.db import Base, UTCDateTime
+from pesan.db import Base, UTCDateTime, one_of
+from pesan.providers.enums import Presence, ProviderType
 from pesan.timeutil import utcnow
 
-PROVIDER_TYPES = ("therapist", "place")
-PRESENCES = ("available", "busy", "offline")
 DEFAULT_TIMEZONE = "Asia/Makassar"  # Bali: UTC+8, no DST
 
 
@@ -16,8 +15,8 @@ class ProviderProfile(Base):
 
     __tablename__ = "provider_profiles"
     __table_args__ = (
-        CheckConstraint("type IN ('therapist', 'place')", name="type"),
-        CheckConstraint("presence IN ('available', 'busy', 'offline')", name="presence"),
+        one_of("type", ProviderType),
+        one_of("presence", Presence),
     )
 
     user_id: Mapped[str] = mapped_column(

@@ -1,11 +1,12 @@
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from pesan.api import Limit, Page
 from pesan.deps import CurrentUser, Db
 from pesan.providers import service
+from pesan.providers.enums import Presence, ProviderType
 from pesan.providers.schemas import PresenceIn, ProfileIn, ProviderOut, ServiceIn, ServiceOut
+from pesan.schemas import Limit, Page
 
 router = APIRouter(prefix="/providers", tags=["providers"])
 
@@ -13,10 +14,10 @@ router = APIRouter(prefix="/providers", tags=["providers"])
 @router.get("", response_model=Page[ProviderOut])
 def list_providers(
     db: Db,
-    type: Literal["therapist", "place"] | None = None,
+    type: ProviderType | None = None,
     q: Annotated[str | None, Query(max_length=100, description="Name, bio or area.")] = None,
     area: Annotated[str | None, Query(max_length=100)] = None,
-    presence: Literal["available", "busy", "offline"] | None = None,
+    presence: Presence | None = None,
     limit: Limit = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[ProviderOut]:

@@ -1,14 +1,13 @@
 import re
 from functools import cache
-from typing import Literal
 from zoneinfo import available_timezones
 
 from pydantic import Field, field_validator
 
-from pesan.api import CamelModel, InputModel, Money, Timestamp
+from pesan.providers.enums import Presence, ProviderType
 from pesan.providers.models import DEFAULT_TIMEZONE
+from pesan.schemas import CamelModel, InputModel, Money, Timestamp
 
-Presence = Literal["available", "busy", "offline"]
 LANGUAGE_TAG = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
 
 
@@ -21,7 +20,7 @@ class ServiceOut(CamelModel):
 
 class ProviderOut(CamelModel):
     id: str
-    type: Literal["therapist", "place"]
+    type: ProviderType
     name: str
     bio: str
     languages: list[str]

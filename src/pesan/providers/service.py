@@ -7,13 +7,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pesan.accounts.models import User
-from pesan.api import Money
 from pesan.auth import Caller, ensure_role
 from pesan.errors import NotFound, ValidationFailed
 from pesan.ids import new_id
 from pesan.providers.models import ProviderProfile, Service
 from pesan.providers.schemas import PresenceIn, ProfileIn, ProviderOut, ServiceIn, ServiceOut
 from pesan.roles import PROVIDERS
+from pesan.schemas import Money
 from pesan.timeutil import utcnow
 
 

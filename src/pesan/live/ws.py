@@ -16,21 +16,22 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from pesan import metrics
 from pesan.auth import Caller, caller_for_token
-from pesan.chat import events
-from pesan.chat.events import Event
-from pesan.chat.models import UserEvent, UserEventCounter
-from pesan.chat.service import party_ids
 from pesan.config import Settings
 from pesan.db import Database
 from pesan.errors import Problem
+from pesan.live import events
+from pesan.live.events import Event
+from pesan.live.models import UserEvent, UserEventCounter
 
 log = logging.getLogger("pesan.ws")
 router = APIRouter(tags=["live"])
@@ -181,7 +182,7 @@ class Connection:
             return
         parties = self.parties.get(conversation_id)
         if parties is None:
-            parties = await run_in_threadpool(self._parties_of, conversation_id)
+            parties = await run_in_threadpool(self._parties_of, hub.audience, conversation_id)
             if len(self.parties) < 1000:
                 self.parties[conversation_id] = parties
         if self.caller.id not in parties:
@@ -194,16 +195,21 @@ class Connection:
         }
         hub.broker.publish_ephemeral(others, frame)
 
-    def _parties_of(self, conversation_id: str) -> list[str]:
+    def _parties_of(self, audience: "Audience", conversation_id: str) -> list[str]:
         with self.db.reader() as session:
-            return party_ids(session, conversation_id)
+            return audience(session, conversation_id)
+
+
+# Who hears a typing frame for a conversation: its parties (the chat feature answers).
+Audience = Callable[[Session, str], list[str]]
 
 
 class Hub:
     """This process's open sockets, by user. Lives on the event loop."""
 
-    def __init__(self, broker: Any) -> None:
+    def __init__(self, broker: Any, audience: Audience) -> None:
         self.broker = broker
+        self.audience = audience
         self.by_user: dict[str, set[Connection]] = {}
 
     def add(self, connection: Connection) -> None:

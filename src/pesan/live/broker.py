@@ -21,7 +21,7 @@ import uuid
 from typing import Any, Protocol
 
 from pesan import metrics
-from pesan.chat.events import Event
+from pesan.live.events import Event
 
 log = logging.getLogger("pesan.broker")
 CHANNEL = "pesan:events"

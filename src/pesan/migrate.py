@@ -13,13 +13,15 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
 from sqlalchemy.schema import AddConstraint
 
+from pesan import probes as _probes  # noqa: F401
+
 # Every model module, imported so that the metadata is complete.
 from pesan.accounts import models as _accounts  # noqa: F401
 from pesan.admin import models as _admin  # noqa: F401
 from pesan.bookings import models as _bookings  # noqa: F401
 from pesan.chat import models as _chat  # noqa: F401
 from pesan.db import Base
-from pesan.health import models as _health  # noqa: F401
+from pesan.live import models as _live  # noqa: F401
 from pesan.providers import models as _providers  # noqa: F401
 
 metadata: MetaData = Base.metadata

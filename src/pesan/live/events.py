@@ -14,8 +14,8 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from pesan.chat.models import UserEvent, UserEventCounter
 from pesan.db import after_commit
+from pesan.live.models import UserEvent, UserEventCounter
 from pesan.timeutil import utcnow
 
 EVENT_ID_WIDTH = 12

@@ -1,0 +1,26 @@
+"""The chat's word lists, defined once (CHECK constraints, JSON schemas, the send rules)."""
+
+from enum import StrEnum
+from typing import Literal
+
+from pesan.roles import Role
+
+
+class MessageType(StrEnum):
+    text = "text"
+    image = "image"
+    file = "file"
+    booking = "booking"
+    system = "system"
+    notification = "notification"
+
+
+# What a client may send; `booking` and `system` messages are posted by the server.
+ClientMessageType = Literal[
+    MessageType.text, MessageType.image, MessageType.file, MessageType.notification
+]
+
+# A message's recipient is a user of any role; its sender also may be the server itself.
+RecipientType = Role
+SenderType = StrEnum("SenderType", [*(r.value for r in Role), "system"])  # type: ignore[misc]
+SYSTEM_SENDER = "system"

@@ -15,13 +15,13 @@ from pydantic import BaseModel, Field
 
 class Body(BaseModel):
     content: str = Field(min_length=1, max_length=8000)
-    clientMessageId: str | None = None  # noqa: N815 (the JSON name)
+    clientMessageId: str | None = None
 
 
 class Answer(BaseModel):
     id: str
     content: str
-    clientMessageId: str | None  # noqa: N815
+    clientMessageId: str | None
 
 
 app = FastAPI()
@@ -32,10 +32,10 @@ _count = 0
 async def echo(conversation_id: str, body: Body) -> Answer:
     global _count
     _count += 1
-    return Answer(id=f"{conversation_id}-{_count}", content=body.content, clientMessageId=body.clientMessageId)
+    return Answer(
+        id=f"{conversation_id}-{_count}", content=body.content, clientMessageId=body.clientMessageId
+    )
 
 
 if __name__ == "__main__":
-    uvicorn.run(
-        app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None, proxy_headers=True
-    )
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None, proxy_headers=True)

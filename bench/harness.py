@@ -170,6 +170,13 @@ def _lua_str(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid Lua string for our ASCII content
 
 
+def _lua_target(t: Target) -> str:
+    headers = ",".join(f"[{_lua_str(k)}]={_lua_str(v)}" for k, v in t.headers.items())
+    fields = [f"p={_lua_str(t.path)}", f"m={_lua_str(t.method)}"]
+    fields += [f"pre={_lua_str(t.pre)}", f"post={_lua_str(t.post)}", f"h={{{headers}}}"]
+    return "{" + ",".join(fields) + "}"
+
+
 LUA = r"""
 local targets = {%(targets)s}
 local run = %(run)s
@@ -306,17 +313,7 @@ def wrk(
     run = f"r{uuid.uuid4().hex[:6]}-"
     with tempfile.TemporaryDirectory() as tmp:
         acked_file = str(Path(tmp) / "acked.txt") if capture else ""
-        lua_targets = ",".join(
-            "{p=%s,m=%s,pre=%s,post=%s,h={%s}}"
-            % (
-                _lua_str(t.path),
-                _lua_str(t.method),
-                _lua_str(t.pre),
-                _lua_str(t.post),
-                ",".join(f"[{_lua_str(k)}]={_lua_str(v)}" for k, v in t.headers.items()),
-            )
-            for t in targets
-        )
+        lua_targets = ",".join(_lua_target(t) for t in targets)
         script = Path(tmp) / "load.lua"
         script.write_text(
             LUA

@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
 from pesan import __version__, errors, migrate, ops
 from pesan.accounts.routes import router as accounts_router
 from pesan.admin.routes import router as admin_router
+from pesan.auth import TokenCache
 from pesan.bookings.routes import router as bookings_router
 from pesan.chat import views as chat_views
 from pesan.chat.routes import router as chat_router
@@ -34,10 +36,11 @@ API_PREFIX = "/api/v1"
 
 def create_app(settings: Settings | None = None, *, check_schema: bool = True) -> FastAPI:
     settings = settings or get_settings()
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, pool_size=settings.worker_threads)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         if check_schema:
             state = migrate.ensure_ready(db.engine, embedded=settings.is_embedded)
             log.info("schema ready at revision %s", state.head)
@@ -71,6 +74,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.tokens = TokenCache(settings.token_cache_seconds)
     app.state.broker = None
     app.state.hub = None
 

@@ -6,9 +6,12 @@ to anyone else it does not exist (404), so ids leak nothing.
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -85,6 +88,11 @@ def revoke_token(session: Session, token: str) -> None:
 
 
 def caller_for_token(session: Session, token: str) -> Caller:
+    return lookup_token(session, token)[0]
+
+
+def lookup_token(session: Session, token: str) -> tuple[Caller, datetime]:
+    """The caller a token signs in, and when the token expires; 401 if it does not."""
     now = utcnow()
     row = session.execute(
         select(User, AuthToken)
@@ -98,7 +106,59 @@ def caller_for_token(session: Session, token: str) -> Caller:
         raise Unauthorized("That token has expired or was revoked.", code="invalid_token")
     if user.disabled_at is not None:
         raise Unauthorized("This account is disabled.", code="account_disabled")
-    return Caller(id=user.id, name=user.name, role=Role(user.role), email=user.email)
+    caller = Caller(id=user.id, name=user.name, role=Role(user.role), email=user.email)
+    return caller, auth.expires_at
+
+
+class TokenCache:
+    """Recent successful token lookups, so a busy client is not a database read per request.
+
+    Only positive answers are kept, each for `ttl` seconds at most (and never past the token's
+    own expiry). Logout through this process forgets the token at once; a token revoked
+    through another process, or an account disabled, is still accepted here for at most `ttl`
+    seconds. `ttl=0` turns the cache off.
+    """
+
+    def __init__(
+        self, ttl: float, max_size: int = 50_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl = ttl
+        self.max_size = max_size
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[Caller, float, datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+        # Bumped by every forget: a lookup that began before a logout must not cache its answer.
+        self.generation = 0
+
+    def get(self, token: str) -> Caller | None:
+        if self.ttl <= 0:
+            return None
+        key = _digest(token)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            caller, until, expires_at = entry
+            if self.clock() >= until or expires_at <= utcnow():
+                del self._entries[key]
+                return None
+            return caller
+
+    def put(self, token: str, caller: Caller, expires_at: datetime, generation: int) -> None:
+        """Keep a lookup that began when `self.generation` was `generation`."""
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if generation != self.generation:
+                return
+            self._entries[_digest(token)] = (caller, self.clock() + self.ttl, expires_at)
+            while len(self._entries) > self.max_size:
+                self._entries.popitem(last=False)
+
+    def forget(self, token: str) -> None:
+        with self._lock:
+            self.generation += 1
+            self._entries.pop(_digest(token), None)
 
 
 def ensure_visible(caller: Caller, parties: Iterable[str], what: str) -> None:

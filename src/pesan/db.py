@@ -6,16 +6,27 @@ runs only once the commit succeeded (live-event publishing uses it).
 """
 
 import logging
+import sqlite3
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import CheckConstraint, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -34,6 +45,11 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's Core table, for statements built once and run without the ORM."""
+    return cast(Table, model.__table__)
 
 
 def one_of(column: str, words: Iterable[StrEnum]) -> CheckConstraint:
@@ -63,15 +79,59 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else as_utc(value)
 
 
-def make_engine(url: str) -> Engine:
+WRITE_LOCK_TIMEOUT_SECONDS = 30.0
+
+
+def make_engine(url: str, pool_size: int = 32) -> Engine:
+    """The engine; its pool holds a connection for each worker thread (`pool_size`), plus a
+    few for work outside them, so no request waits for a connection a thread could use."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": WRITE_LOCK_TIMEOUT_SECONDS},
+            pool_size=pool_size,
+            max_overflow=8,
+        )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=8)
+
+
+class FairLock:
+    """A lock handed to waiting threads in the order they asked for it (first come, first
+    served), so no writer starves; `threading.Lock` promises no order."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[threading.Lock] = deque()
+        self._held = False
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            waiter = threading.Lock()
+            waiter.acquire()
+            self._waiters.append(waiter)
+        if waiter.acquire(timeout=timeout):
+            return True  # release() handed the lock straight to us
+        with self._mutex:
+            try:
+                self._waiters.remove(waiter)
+                return False
+            except ValueError:  # handed to us just as we gave up: we hold it after all
+                return True
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().release()
+            else:
+                self._held = False
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -94,10 +154,14 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 32) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size)
         self.dialect = self.engine.dialect.name
+        # SQLite has one writer at a time. Writers of this process queue here, in order,
+        # instead of polling in SQLite's busy handler (which sleeps and backs off, up to
+        # 100 ms a try). Other processes (the CLI) still meet the busy timeout.
+        self._write_lock = FairLock() if self.dialect == "sqlite" else None
         self._writer = sessionmaker(
             bind=self.engine.execution_options(pesan_write=True), expire_on_commit=False
         )
@@ -108,6 +172,27 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: commit on success, roll back on any exception."""
+        lock = self._write_lock
+        if lock is not None and not lock.acquire(WRITE_LOCK_TIMEOUT_SECONDS):
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            )
+        try:
+            with self._session() as session:
+                yield session
+        finally:
+            if lock is not None:
+                lock.release()
+        callbacks = session.info.pop("after_commit", [])
+        if session.info.pop("committed", False):
+            for callback in callbacks:
+                try:
+                    callback()
+                except Exception:  # an after-commit hook must never undo a committed answer
+                    log.exception("after-commit hook failed")
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
         session = self._writer()
         if self.publisher is not None:
             session.info["publish"] = self.publisher
@@ -118,15 +203,7 @@ class Database:
             session.rollback()
             raise
         finally:
-            callbacks = session.info.pop("after_commit", [])
-            committed = session.info.pop("committed", False)
             session.close()
-        if committed:
-            for callback in callbacks:
-                try:
-                    callback()
-                except Exception:  # an after-commit hook must never undo a committed answer
-                    log.exception("after-commit hook failed")
 
     @contextmanager
     def reader(self) -> Iterator[Session]:

@@ -1,11 +1,13 @@
 """Dependencies as named `Annotated` types: a route reads `def f(db: Db, caller: CurrentUser)`."""
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
-from pesan.auth import Caller, caller_for_token
+from pesan.auth import Caller, TokenCache, lookup_token
 from pesan.config import Settings
 from pesan.db import Database
 from pesan.errors import Unauthorized
@@ -13,12 +15,16 @@ from pesan.errors import Unauthorized
 _bearer = HTTPBearer(auto_error=False, description="An opaque token from login or register.")
 
 
-def get_db(request: Request) -> Database:
+# The plain dependencies are `async def` (they never block), so FastAPI calls them on the
+# event loop instead of paying a trip through the thread pool for each.
+
+
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -27,7 +33,7 @@ Db = Annotated[Database, Depends(get_db)]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def bearer_token(
+async def bearer_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     if credentials is None or not credentials.credentials:
@@ -38,9 +44,21 @@ def bearer_token(
 Token = Annotated[str, Depends(bearer_token)]
 
 
-def current_user(db: Db, token: Token) -> Caller:
+async def current_user(request: Request, db: Db, token: Token) -> Caller:
+    """The signed-in caller: from the token cache (see `TokenCache`), else the database."""
+    cache: TokenCache = request.app.state.tokens
+    cached = cache.get(token)
+    if cached is not None:
+        return cached
+    generation = cache.generation
+    caller, expires_at = await run_in_threadpool(_lookup, db, token)
+    cache.put(token, caller, expires_at, generation)
+    return caller
+
+
+def _lookup(db: Database, token: str) -> tuple[Caller, datetime]:
     with db.reader() as session:
-        return caller_for_token(session, token)
+        return lookup_token(session, token)
 
 
 CurrentUser = Annotated[Caller, Depends(current_user)]

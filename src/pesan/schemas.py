@@ -4,6 +4,7 @@ import base64
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
+from fastapi import Response
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -125,3 +126,14 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
         }
         for status in statuses
     }
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """A model the route already built, as its JSON answer (camelCase), serialised once.
+
+    For hot routes: FastAPI would validate the returned model against `response_model` again
+    before serialising it. The route keeps `response_model` for the OpenAPI schema.
+    """
+    return Response(
+        model.model_dump_json(by_alias=True), status_code, media_type="application/json"
+    )

@@ -1,4 +1,4 @@
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from pesan.accounts import service
 from pesan.accounts.schemas import LoginIn, RegisterIn, TokenOut, UserOut
@@ -29,9 +29,10 @@ def login(body: LoginIn, db: Db) -> TokenOut:
 
 
 @router.post("/auth/logout", status_code=204, response_class=Response)
-def logout(caller: CurrentUser, token: Token, db: Db) -> Response:
+def logout(caller: CurrentUser, token: Token, db: Db, request: Request) -> Response:
     with db.transaction() as session:
         service.logout(session, token)
+    request.app.state.tokens.forget(token)
     return Response(status_code=204)
 
 

@@ -1,9 +1,11 @@
 """What the chat shows: conversations with their unread counts, message history, and the
 mappers from rows to JSON shapes. Reads only; changes live in service.py."""
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from pesan.accounts.models import User
@@ -11,6 +13,7 @@ from pesan.auth import Caller, ensure_visible
 from pesan.chat.enums import SYSTEM_SENDER, MessageType
 from pesan.chat.models import Conversation, Message, Participant
 from pesan.chat.schemas import ConversationOut, MessageOut, ParticipantOut
+from pesan.db import table_of
 from pesan.errors import NotFound, ValidationFailed
 from pesan.ids import is_valid
 from pesan.paging import take_page
@@ -18,7 +21,8 @@ from pesan.schemas import decode_cursor, encode_cursor
 from pesan.timeutil import rfc3339
 
 
-def message_out(message: Message) -> MessageOut:
+def message_out(message: Message | Any) -> MessageOut:
+    """The JSON shape of a message, from its ORM object or a row with the same columns."""
     return MessageOut(
         id=message.id,
         conversation_id=message.conversation_id,
@@ -50,6 +54,52 @@ def party_ids(session: Session, conversation_id: str) -> list[str]:
         session.scalars(
             select(Participant.user_id).where(Participant.conversation_id == conversation_id)
         )
+    )
+
+
+@dataclass(frozen=True)
+class Party:
+    id: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class ConversationParties:
+    """A conversation's row and its parties (ordered by id, as the JSON lists them)."""
+
+    id: str
+    created_at: datetime
+    parties: list[Party]
+
+    @property
+    def party_ids(self) -> list[str]:
+        return [p.id for p in self.parties]
+
+    def party(self, user_id: str) -> Party:
+        return next(p for p in self.parties if p.id == user_id)
+
+
+_users, _participants = table_of(User), table_of(Participant)
+_conversations = table_of(Conversation)
+_CONVERSATION_PARTIES = (
+    select(_conversations.c.created_at, _users.c.id, _users.c.name, _users.c.role)
+    .join(_participants, _participants.c.conversation_id == _conversations.c.id)
+    .join(_users, _users.c.id == _participants.c.user_id)
+    .where(_conversations.c.id == bindparam("cid"))
+    .order_by(_users.c.id)
+)
+
+
+def conversation_parties(session: Session, conversation_id: str) -> ConversationParties | None:
+    """One prebuilt statement for the send path: the conversation and who is in it."""
+    if not is_valid(conversation_id):
+        return None
+    rows = session.connection().execute(_CONVERSATION_PARTIES, {"cid": conversation_id}).all()
+    if not rows:
+        return None
+    return ConversationParties(
+        conversation_id, rows[0][0], [Party(uid, name, role) for _, uid, name, role in rows]
     )
 
 

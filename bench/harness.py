@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,6 +287,35 @@ class Load:
             "p99_ms": round(self.p99_ms, 2),
             "max_ms": round(self.max_ms, 2),
         }
+
+
+def combine(loads: list[Load]) -> Load:
+    """Several runs as one: counts add up; each latency figure is the worst run's."""
+    codes: dict[int, int] = {}
+    for load in loads:
+        for code, n in load.codes.items():
+            codes[code] = codes.get(code, 0) + n
+    return Load(
+        seconds=sum(x.seconds for x in loads),
+        requests=sum(x.requests for x in loads),
+        codes=codes,
+        socket_errors=sum(x.socket_errors for x in loads),
+        p50_ms=max(x.p50_ms for x in loads),
+        p90_ms=max(x.p90_ms for x in loads),
+        p99_ms=max(x.p99_ms for x in loads),
+        max_ms=max(x.max_ms for x in loads),
+        acked=[a for x in loads for a in x.acked],
+    )
+
+
+def alternate(runs: dict[str, Callable[[], Load]], rounds: int) -> dict[str, Load]:
+    """Run each load in turn, `rounds` times over, so that every figure sees the same
+    machine: on a shared machine the load of others changes from minute to minute."""
+    done: dict[str, list[Load]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            done[name].append(run())
+    return {name: combine(loads) for name, loads in done.items()}
 
 
 def wrk(

@@ -25,6 +25,7 @@ from harness import (
     Load,
     Proc,
     Target,
+    alternate,
     auth,
     baseline_targets,
     fail,
@@ -115,13 +116,27 @@ def errors_of(name: str, load: Load) -> list[str]:
 
 
 def measure_pesan(
-    server: Proc, targets: list[Target], seconds: float, smoke: bool
+    server: Proc, baseline: Proc, targets: list[Target], seconds: float, smoke: bool
 ) -> tuple[dict[str, Any], list[str], list[str]]:
-    """Warm up, then 32 connections, 1 connection, and half the peak rate."""
+    """Warm up, then 32 connections (in rounds, alternating with the baseline), 1
+    connection, and half the peak rate."""
     wrk(server.base, targets, connections=8, seconds=1 if smoke else 2, capture=CAPTURE)
     acked: list[str] = []
     problems: list[str] = []
-    c32 = wrk(server.base, targets, connections=32, seconds=seconds, capture=CAPTURE)
+    rounds = max(1, round(seconds / 2))
+    step = seconds / rounds
+    base_targets = baseline_targets(len(targets))
+    both = alternate(
+        {
+            "baseline": lambda: wrk(baseline.base, base_targets, connections=32, seconds=step),
+            "pesan": lambda: wrk(
+                server.base, targets, connections=32, seconds=step, capture=CAPTURE
+            ),
+        },
+        rounds,
+    )
+    c32, base32 = both["pesan"], both["baseline"]
+    problems += errors_of("baseline", base32)
     c1 = wrk(server.base, targets, connections=1, seconds=seconds, capture=CAPTURE)
     half_rate = max(1.0, c32.rate / 2)
     paced = wrk(
@@ -136,6 +151,8 @@ def measure_pesan(
         problems += errors_of(name, load)
         acked += load.acked
     figures = {
+        "baseline_c32": base32.summary(),
+        "ratio": round(c32.rate / base32.rate, 3) if base32.rate else None,
         "c32": c32.summary(),
         "c1": c1.summary(),
         "half_peak": {**paced.summary(), "asked_rate": round(half_rate, 1)},
@@ -150,20 +167,16 @@ def run(db: str, workers: int, seconds: float, smoke: bool, conversations: int) 
     with workdir() as tmp:
         baseline = start_baseline(tmp)
         try:
-            base_targets = baseline_targets(conversations)
-            wrk(baseline.base, base_targets, connections=8, seconds=1)
-            base32 = wrk(baseline.base, base_targets, connections=32, seconds=seconds)
-            problems += errors_of("baseline", base32)
+            wrk(baseline.base, baseline_targets(conversations), connections=8, seconds=1)
+            process_counts = [1] if db == "sqlite" else sorted({1, workers})
+            for n in process_counts:
+                figures, problems_n = _one_server(
+                    tmp, baseline, db, n, seconds, smoke, conversations
+                )
+                result[f"processes_{n}"] = figures
+                problems += problems_n
         finally:
             baseline.stop()
-        result["baseline_c32"] = base32.summary()
-
-        process_counts = [1] if db == "sqlite" else sorted({1, workers})
-        for n in process_counts:
-            figures, problems_n = _one_server(tmp, db, n, seconds, smoke, conversations)
-            figures["ratio"] = round(figures["c32"]["rate"] / base32.rate, 3)
-            result[f"processes_{n}"] = figures
-            problems += problems_n
         if len(process_counts) > 1:
             one = result["processes_1"]["c32"]["rate"]
             many = result[f"processes_{workers}"]["c32"]["rate"]
@@ -179,27 +192,33 @@ def run(db: str, workers: int, seconds: float, smoke: bool, conversations: int) 
 
 
 def _one_server(
-    tmp: Path, db: str, processes: int, seconds: float, smoke: bool, conversations: int
+    tmp: Path,
+    baseline: Proc,
+    db: str,
+    processes: int,
+    seconds: float,
+    smoke: bool,
+    conversations: int,
 ) -> tuple[dict[str, Any], list[str]]:
     run_dir = tmp / f"{db}-{processes}"
     run_dir.mkdir()
     if db == "sqlite":
         url = f"sqlite:///{run_dir / 'data' / 'pesan.sqlite3'}"
         server = start_pesan(run_dir)
-        return _measure_and_check(server, url, seconds, smoke, conversations)
+        return _measure_and_check(server, baseline, url, seconds, smoke, conversations)
     with pg_database() as url:
         pesan_upgrade(url)
         env = {"PESAN_REDIS_URL": REDIS_URL} if processes > 1 else {}
         server = start_pesan(run_dir, database_url=url, workers=processes, **env)
-        return _measure_and_check(server, url, seconds, smoke, conversations)
+        return _measure_and_check(server, baseline, url, seconds, smoke, conversations)
 
 
 def _measure_and_check(
-    server: Proc, url: str, seconds: float, smoke: bool, conversations: int
+    server: Proc, baseline: Proc, url: str, seconds: float, smoke: bool, conversations: int
 ) -> tuple[dict[str, Any], list[str]]:
     try:
         targets = setup_conversations(server, conversations)
-        figures, acked, problems = measure_pesan(server, targets, seconds, smoke)
+        figures, acked, problems = measure_pesan(server, baseline, targets, seconds, smoke)
     finally:
         server.stop()
     problems += check_stored(url, acked)

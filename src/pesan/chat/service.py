@@ -9,7 +9,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -170,7 +170,10 @@ _TOUCH_CONVERSATION = (
 _UNREAD_OF_PARTIES = (
     select(_messages.c.recipient_id, func.count())
     .where(
-        _messages.c.recipient_id.in_(bindparam("users", expanding=True)),
+        or_(
+            _messages.c.recipient_id == bindparam("user_a"),
+            _messages.c.recipient_id == bindparam("user_b"),
+        ),
         _messages.c.read.is_(False),
         _messages.c.conversation_id == bindparam("cid"),
     )
@@ -194,12 +197,13 @@ def send_message(
     another process waits on the key and then answers the first message), and builds every
     event from what it already holds.
     """
-    conversation = views.conversation_parties(session, conversation_id)
+    connection = session.connection()  # asked for once: each ask costs a little
+    conversation = views.conversation_parties(connection, conversation_id)
     if conversation is None:
         raise NotFound("No such conversation.")
     ensure_party(caller, conversation.party_ids, "conversation")
     if body.client_message_id:
-        earlier = _sent_before(session, caller.id, body.client_message_id)
+        earlier = _sent_before(connection, caller.id, body.client_message_id)
         if earlier is not None:
             return Posted(views.message_out(_same_conversation(earlier, conversation_id)), False)
     if body.message_type == MessageType.notification and caller.role is not Role.admin:
@@ -233,23 +237,20 @@ def send_message(
         "client_message_id": body.client_message_id,
         "created_at": now,
     }
-    if not _insert_message(session, row):
+    if not _insert_message(connection, row):
         # The same clientMessageId raced in from another request: answer with that one.
-        earlier = _sent_before(session, caller.id, body.client_message_id)
+        earlier = _sent_before(connection, caller.id, body.client_message_id)
         if earlier is None:
             raise Conflict("This message could not be stored; send it again.")
         return Posted(views.message_out(_same_conversation(earlier, conversation_id)), False)
-    session.connection().execute(
-        _TOUCH_CONVERSATION, {"cid": conversation_id, "mid": row["id"], "now": now}
-    )
+    connection.execute(_TOUCH_CONVERSATION, {"cid": conversation_id, "mid": row["id"], "now": now})
     message = views.message_out(SimpleNamespace(**row))
-    _record_sent(session, conversation, message, now)
+    _record_sent(session, connection, conversation, message, now)
     return Posted(message, created=True)
 
 
-def _insert_message(session: Session, row: dict[str, Any]) -> bool:
+def _insert_message(connection: Connection, row: dict[str, Any]) -> bool:
     """Insert; False if this sender already stored this clientMessageId (nothing written)."""
-    connection = session.connection()
     if row["client_message_id"] is None:
         connection.execute(_INSERT, row)
         return True
@@ -258,13 +259,17 @@ def _insert_message(session: Session, row: dict[str, Any]) -> bool:
 
 
 def _record_sent(
-    session: Session, conversation: ConversationParties, message: MessageOut, now: datetime
+    session: Session,
+    connection: Connection,
+    conversation: ConversationParties,
+    message: MessageOut,
+    now: datetime,
 ) -> None:
     """`message.created` for both parties, and each one's `conversation.updated`."""
     parties = conversation.party_ids
     message_json = message.model_dump(mode="json", by_alias=True)
     events.record(session, parties, "message.created", message_json)
-    counts = _unread_for(session, conversation.id, parties)
+    counts = _unread_for(connection, conversation.id, parties)
     people = [_participant(p) for p in conversation.parties]
     for user_id in parties:
         data = ConversationOut(
@@ -284,22 +289,25 @@ def _participant(party: Party) -> ParticipantOut:
     return ParticipantOut(id=party.id, name=party.name, role=Role(party.role))
 
 
-def _unread_for(session: Session, conversation_id: str, user_ids: list[str]) -> dict[str, int]:
-    rows = session.connection().execute(
-        _UNREAD_OF_PARTIES, {"users": user_ids, "cid": conversation_id}
+def _unread_for(
+    connection: Connection, conversation_id: str, user_ids: list[str]
+) -> dict[str, int]:
+    a, b = user_ids  # a conversation has two parties
+    rows = connection.execute(
+        _UNREAD_OF_PARTIES, {"user_a": a, "user_b": b, "cid": conversation_id}
     )
     return {uid: int(n) for uid, n in rows}
 
 
-def _sent_before(session: Session, sender_id: str, client_message_id: str | None) -> Any | None:
+def _sent_before(
+    connection: Connection, sender_id: str, client_message_id: str | None
+) -> Any | None:
     """The row of this sender's message with this clientMessageId, if any."""
     if client_message_id is None:
         return None
-    return (
-        session.connection()
-        .execute(_SENT_BEFORE, {"sender": sender_id, "cmid": client_message_id})
-        .first()
-    )
+    return connection.execute(
+        _SENT_BEFORE, {"sender": sender_id, "cmid": client_message_id}
+    ).first()
 
 
 def _has_booking(session: Session, conversation_id: str, booking_id: str) -> bool:

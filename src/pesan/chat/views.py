@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from pesan.accounts.models import User
@@ -91,11 +91,13 @@ _CONVERSATION_PARTIES = (
 )
 
 
-def conversation_parties(session: Session, conversation_id: str) -> ConversationParties | None:
+def conversation_parties(
+    connection: Connection, conversation_id: str
+) -> ConversationParties | None:
     """One prebuilt statement for the send path: the conversation and who is in it."""
     if not is_valid(conversation_id):
         return None
-    rows = session.connection().execute(_CONVERSATION_PARTIES, {"cid": conversation_id}).all()
+    rows = connection.execute(_CONVERSATION_PARTIES, {"cid": conversation_id}).all()
     if not rows:
         return None
     return ConversationParties(

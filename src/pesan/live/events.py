@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
@@ -82,32 +82,29 @@ def _write_pending(session: Session) -> None:
         by_user.setdefault(user_id, []).append((type, data))
     written: list[Event] = []
     now = utcnow()
+    connection = session.connection()
     for user_id in sorted(by_user):
         items = by_user[user_id]
-        last = _reserve(session, user_id, len(items))
+        last = _reserve(session, connection, user_id, len(items))
         first = last - len(items) + 1
         written.extend(Event(user_id, first + i, t, d) for i, (t, d) in enumerate(items))
     rows = [
         {"user_id": e.user_id, "seq": e.seq, "type": e.type, "payload": e.data, "created_at": now}
         for e in written
     ]
-    session.connection().execute(_INSERT_EVENTS, rows)
+    connection.execute(_INSERT_EVENTS, rows)
     publish = session.info.get("publish")
     if publish is not None:
         after_commit(session, lambda: publish(written))
 
 
-def _reserve(session: Session, user_id: str, count: int) -> int:
+def _reserve(session: Session, connection: Connection, user_id: str, count: int) -> int:
     """Take `count` numbers from the user's counter (locking its row) and return the last."""
-    new_last = (
-        session.connection()
-        .execute(_RESERVE, {"uid": user_id, "count": count})
-        .scalar_one_or_none()
-    )
+    new_last = connection.execute(_RESERVE, {"uid": user_id, "count": count}).scalar_one_or_none()
     if new_last is None:  # a user made before counters existed
         create_counter(session, user_id)
         session.flush()
-        return _reserve(session, user_id, count)
+        return _reserve(session, connection, user_id, count)
     return int(new_last)
 
 

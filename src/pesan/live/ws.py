@@ -224,6 +224,10 @@ class Hub:
             if not connections:
                 del self.by_user[connection.caller.id]
 
+    def listening(self, user_ids: set[str]) -> bool:
+        """Whether a socket here follows any of these users (safe from any thread)."""
+        return any(user_id in self.by_user for user_id in user_ids)
+
     def deliver(self, batch: list[Event], published_at: float) -> None:
         by_user: dict[str, list[Event]] = {}
         for event in batch:

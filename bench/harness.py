@@ -85,17 +85,34 @@ def _wait(proc: Proc, probe: str, deadline: float = 60.0) -> Proc:
 
 
 def pesan_env(**extra: str) -> dict[str, str]:
+    """The environment of a pesan process: PESAN_* only from `extra`, so settings of the shell
+    running the benchmark do not leak in. PESAN_BENCH_SRC=<a checkout's src> runs that
+    checkout's pesan instead (to measure "before" with the same benchmark)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PESAN_")}
+    if os.environ.get("PESAN_BENCH_SRC"):
+        env["PYTHONPATH"] = os.environ["PESAN_BENCH_SRC"]
     env.update(extra)
     return env
 
 
+# Registering the benchmark's users would take a second each at the default argon2 cost on a
+# busy machine; only the sign-in benchmark needs real hashing, so only it keeps the default.
+CHEAP_PASSWORDS = {"PESAN_ARGON2_TIME_COST": "1", "PESAN_ARGON2_MEMORY_KIB": "64"}
+
+
 def start_pesan(
-    workdir: Path, *, database_url: str | None = None, workers: int = 1, **env: str
+    workdir: Path,
+    *,
+    database_url: str | None = None,
+    workers: int = 1,
+    cheap_passwords: bool = True,
+    **env: str,
 ) -> Proc:
     """`pesan serve` with default settings (plus `env`), its log in `workdir`."""
     port = free_port()
     extra = {"PESAN_DATA_DIR": str(workdir / "data"), **env}
+    if cheap_passwords:
+        extra.update(CHEAP_PASSWORDS)
     if database_url:
         extra["PESAN_DATABASE_URL"] = database_url
     log = workdir / f"pesan-{port}.log"

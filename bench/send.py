@@ -120,9 +120,10 @@ def measure_pesan(
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     """Warm up, then 32 connections (in rounds, alternating with the baseline), 1
     connection, and half the peak rate."""
-    wrk(server.base, targets, connections=8, seconds=1 if smoke else 2, capture=CAPTURE)
     acked: list[str] = []
     problems: list[str] = []
+    if not smoke:  # warm up
+        acked += wrk(server.base, targets, connections=8, seconds=2, capture=CAPTURE).acked
     rounds = max(1, round(seconds / 2))
     step = seconds / rounds
     base_targets = baseline_targets(len(targets))
@@ -167,7 +168,8 @@ def run(db: str, workers: int, seconds: float, smoke: bool, conversations: int) 
     with workdir() as tmp:
         baseline = start_baseline(tmp)
         try:
-            wrk(baseline.base, baseline_targets(conversations), connections=8, seconds=1)
+            if not smoke:
+                wrk(baseline.base, baseline_targets(conversations), connections=8, seconds=1)
             process_counts = [1] if db == "sqlite" else sorted({1, workers})
             for n in process_counts:
                 figures, problems_n = _one_server(

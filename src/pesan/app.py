@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 from pesan import __version__, errors, migrate, ops
 from pesan.accounts.routes import router as accounts_router
 from pesan.admin.routes import router as admin_router
-from pesan.auth import TokenCache
+from pesan.auth import PasswordHashing, TokenCache
 from pesan.bookings.routes import router as bookings_router
 from pesan.chat import views as chat_views
 from pesan.chat.routes import router as chat_router
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.state.settings = settings
     app.state.db = db
     app.state.tokens = TokenCache(settings.token_cache_seconds)
+    app.state.passwords = PasswordHashing(settings.password_hash_threads)
     app.state.broker = None
     app.state.hub = None
 

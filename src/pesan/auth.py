@@ -4,12 +4,16 @@ Rule: a conversation or booking is visible to its parties and to admins, and to 
 to anyone else it does not exist (404), so ids leak nothing.
 """
 
+import asyncio
+import contextlib
 import hashlib
+import os
 import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -64,6 +68,35 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher().verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
+
+
+class PasswordHashing:
+    """Argon2 off the event loop, outside any transaction, and at a low CPU priority.
+
+    One hash is about 90 ms of CPU on several threads (argon2's lanes). A flood of sign-ins
+    must not starve everything else: hashing runs on its own few threads, each lowered to
+    `nice` (the threads argon2 starts inherit it), so the scheduler gives the CPU to requests
+    first and to hashing with what is left. Sign-ins queue here, in order.
+    """
+
+    def __init__(self, threads: int = 2, nice: int = 10) -> None:
+        self._nice = nice
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="pesan-argon2", initializer=self._lower
+        )
+
+    def _lower(self) -> None:
+        # Not Linux, or not allowed: hash at normal priority.
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._nice)
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, hash_password, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, verify_password, password_hash, password
+        )
 
 
 def _digest(token: str) -> str:

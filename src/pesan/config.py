@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     worker_threads: int = Field(
         32, ge=4, description="Threads for blocking work; the database pool is sized to them."
     )
+    password_hash_threads: int = Field(
+        2, ge=1, description="Threads that hash passwords (at low CPU priority)."
+    )
     # Argon2 cost; lowered only by the test suite.
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_kib: int = Field(65536, ge=64)

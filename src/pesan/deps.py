@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from pesan.auth import Caller, TokenCache, lookup_token
+from pesan.auth import Caller, PasswordHashing, TokenCache, lookup_token
 from pesan.config import Settings
 from pesan.db import Database
 from pesan.errors import Unauthorized
@@ -30,6 +30,14 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 Db = Annotated[Database, Depends(get_db)]
+
+
+async def get_passwords(request: Request) -> PasswordHashing:
+    passwords: PasswordHashing = request.app.state.passwords
+    return passwords
+
+
+Passwords = Annotated[PasswordHashing, Depends(get_passwords)]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 
 

@@ -211,6 +211,10 @@ function setup(thread)
   thread:set("tid", #threads)
 end
 
+function init(args)
+  math.randomseed(os.time() + tid)
+end
+
 function request()
   n = n + 1
   local i = ((n - 1) * nthreads + (tid - 1)) %% #targets + 1
@@ -233,7 +237,8 @@ function response(status, headers, body)
 end
 
 if delay_ms > 0 then
-  function delay() return delay_ms end
+  -- random around the mean, so that the connections do not send in step (bursts)
+  function delay() return math.floor(delay_ms * (0.5 + math.random())) end
 end
 
 local function jstr(s) return '"' .. tostring(s) .. '"' end

@@ -42,22 +42,32 @@ from sqlalchemy import create_engine, text
 CAPTURE = '"clientMessageId":"([^"]*)"'
 
 
-def setup_conversations(server: Proc, count: int) -> list[Target]:
+def make_pairs(server: Proc, count: int) -> list[tuple[dict[str, Any], dict[str, Any], str]]:
+    """`count` customers, each with a therapist of their own: (customer, therapist, conv)."""
     api = Api(server.base)
-    targets = []
+    pairs = []
     for _ in range(count):
         customer = api.register("customer")
         therapist = api.register("therapist")
-        conversation = api.conversation(customer, therapist)
-        targets.append(
-            Target(
-                path=f"/api/v1/conversations/{conversation}/messages",
-                headers={**auth(customer["token"]), "Content-Type": "application/json"},
-                pre='{"content":"load test message","clientMessageId":"',
-                post='"}',
-            )
+        pairs.append((customer, therapist, api.conversation(customer, therapist)))
+    return pairs
+
+
+def send_targets(pairs: list[tuple[dict[str, Any], dict[str, Any], str]]) -> list[Target]:
+    """Each customer sends into their conversation, with a unique clientMessageId."""
+    return [
+        Target(
+            path=f"/api/v1/conversations/{conversation}/messages",
+            headers={**auth(customer["token"]), "Content-Type": "application/json"},
+            pre='{"content":"load test message","clientMessageId":"',
+            post='"}',
         )
-    return targets
+        for customer, _, conversation in pairs
+    ]
+
+
+def setup_conversations(server: Proc, count: int) -> list[Target]:
+    return send_targets(make_pairs(server, count))
 
 
 def check_stored(database_url: str, acked: list[str]) -> list[str]:

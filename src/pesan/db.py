@@ -25,7 +25,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -80,20 +80,22 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 WRITE_LOCK_TIMEOUT_SECONDS = 30.0
+SQLITE_MMAP_BYTES = 1 << 30
 
 
 def make_engine(url: str, pool_size: int = 32) -> Engine:
     """The engine; its pool holds a connection for each worker thread (`pool_size`), plus a
     few for work outside them, so no request waits for a connection a thread could use."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = make_url(url).database
+        pool: dict[str, Any] = {}
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            pool = {"pool_size": pool_size, "max_overflow": 8}
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": WRITE_LOCK_TIMEOUT_SECONDS},
-            pool_size=pool_size,
-            max_overflow=8,
+            **pool,
         )
         _configure_sqlite(engine)
         return engine
@@ -145,6 +147,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Reads through a shared memory map (the OS page cache) instead of each connection's
+        # own 2 MB page cache: a large database stays as fast to read as a small one.
+        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -49,3 +49,11 @@ def test_send_postgresql_one_and_two_processes() -> None:
 
 def test_signin_flood() -> None:
     run_smoke("signin_flood.py")
+
+
+def test_reads() -> None:
+    run_smoke("reads.py")
+
+
+def test_live() -> None:
+    run_smoke("live.py")

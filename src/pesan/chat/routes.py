@@ -27,11 +27,11 @@ def list_conversations(
     db: Db,
     limit: Limit = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> Page[ConversationOut]:
+) -> Response:
     """The caller's conversations, most recently active first."""
     with db.reader() as session:
         items, next_cursor = views.list_conversations(session, caller, limit, cursor)
-    return Page[ConversationOut](items=items, next_cursor=next_cursor)
+    return json_response(Page[ConversationOut](items=items, next_cursor=next_cursor))
 
 
 @router.post("", response_model=ConversationOut)
@@ -56,14 +56,14 @@ def list_messages(
     before: MessageCursor = None,
     cursor: Annotated[MessageCursor, Query(description="Same as `after`.")] = None,
     limit: Limit = 50,
-) -> MessagePage:
+) -> Response:
     """Oldest first. No cursor: from the start; `after`: newer than it; `before`: the page
     just older than it."""
     with db.reader() as session:
         items, next_cursor = views.list_messages(
             session, caller, conversation_id, after=after or cursor, before=before, limit=limit
         )
-    return MessagePage(items=items, next_cursor=next_cursor)
+    return json_response(MessagePage(items=items, next_cursor=next_cursor))
 
 
 @router.post(

@@ -80,7 +80,7 @@ class ConversationParties:
         return next(p for p in self.parties if p.id == user_id)
 
 
-_users, _participants = table_of(User), table_of(Participant)
+_users, _participants, _messages = table_of(User), table_of(Participant), table_of(Message)
 _conversations = table_of(Conversation)
 _CONVERSATION_PARTIES = (
     select(_conversations.c.created_at, _users.c.id, _users.c.name, _users.c.role)
@@ -153,7 +153,7 @@ def conversations_out(
     for cid, uid, name, role in rows:
         people[cid].append(ParticipantOut(id=uid, name=name, role=role))
     last_ids = [c.last_message_id for c in conversations if c.last_message_id]
-    last = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(last_ids)))}
+    last = {m.id: m for m in session.execute(select(_messages).where(_messages.c.id.in_(last_ids)))}
     counts = unread_counts(session, viewer_id, ids)
     out = []
     for c in conversations:
@@ -236,19 +236,23 @@ def list_messages(
     visible_conversation(session, caller, conversation_id)
     if after and before:
         raise ValidationFailed("before", "use either after or before, not both")
-    query = select(Message).where(Message.conversation_id == conversation_id)
+    # Rows, not ORM objects: a page is up to 200 messages, each mapped once, to JSON.
+    messages = _messages
+    query = select(messages).where(messages.c.conversation_id == conversation_id)
     if before:
         anchor = message_in(session, conversation_id, before, "before")
-        newest_first = session.scalars(
-            query.where(Message.id < anchor.id).order_by(Message.id.desc()).limit(limit + 1)
+        newest_first = session.execute(
+            query.where(messages.c.id < anchor.id).order_by(messages.c.id.desc()).limit(limit + 1)
         ).all()
         rows, next_cursor = take_page(newest_first, limit, lambda m: m.id)
         return [message_out(m) for m in reversed(rows)], next_cursor
     if after:
         anchor = message_in(session, conversation_id, after, "after")
-        query = query.where(Message.id > anchor.id)
+        query = query.where(messages.c.id > anchor.id)
     rows, next_cursor = take_page(
-        session.scalars(query.order_by(Message.id).limit(limit + 1)).all(), limit, lambda m: m.id
+        session.execute(query.order_by(messages.c.id).limit(limit + 1)).all(),
+        limit,
+        lambda m: m.id,
     )
     return [message_out(m) for m in rows], next_cursor
 

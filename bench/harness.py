@@ -196,11 +196,11 @@ def _lua_target(t: Target) -> str:
 
 LUA = r"""
 local targets = {%(targets)s}
-local run = %(run)s
+run = %(run)s
 local capture = %(capture)s
 local key_header = %(key_header)s
 local delay_ms = %(delay_ms)s
-local nthreads = %(threads)d
+nthreads = %(threads)d
 local threads = {}
 n = 0
 codes = {}
@@ -351,12 +351,15 @@ def wrk(
     key_header: str = "",
     delay_ms: float = 0,
     timeout_s: int = 10,
+    extra_lua: str = "",
 ) -> Load:
     """Load `base` for `seconds` with `connections` connections, cycling through `targets`.
 
     `capture` is a Lua pattern whose first capture, taken from each 2xx body, is returned
     in `acked`. `key_header`, if set, carries the request's unique id (an Idempotency-Key).
-    `delay_ms` paces each connection (for a rate below the peak).
+    `delay_ms` paces each connection (for a rate below the peak). `extra_lua` is appended
+    to the script: a benchmark may define its own `request()` there (globals `n`, `tid`,
+    `run`, `nthreads` are there to use).
     """
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
@@ -377,6 +380,7 @@ def wrk(
                 "threads": threads,
                 "acked_file": _lua_str(acked_file),
             }
+            + extra_lua
         )
         cmd = [
             "wrk",

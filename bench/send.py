@@ -150,14 +150,26 @@ def measure_pesan(
     problems += errors_of("baseline", base32)
     c1 = wrk(server.base, targets, connections=1, seconds=seconds, capture=CAPTURE)
     half_rate = max(1.0, c32.rate / 2)
-    paced = wrk(
-        server.base,
-        targets,
-        connections=32,
-        seconds=seconds,
-        capture=CAPTURE,
-        delay_ms=32 * 1000 / half_rate,
+    delay_ms = 32 * 1000 / half_rate
+    # The baseline at the same paced rate shows what the machine itself adds to a request
+    # that arrives at an idle server (waking processes up on a busy machine takes time).
+    paced_both = alternate(
+        {
+            "baseline": lambda: wrk(
+                baseline.base, base_targets, connections=32, seconds=step, delay_ms=delay_ms
+            ),
+            "pesan": lambda: wrk(
+                server.base,
+                targets,
+                connections=32,
+                seconds=step,
+                capture=CAPTURE,
+                delay_ms=delay_ms,
+            ),
+        },
+        rounds,
     )
+    paced, base_paced = paced_both["pesan"], paced_both["baseline"]
     for name, load in (("32 connections", c32), ("1 connection", c1), ("half rate", paced)):
         problems += errors_of(name, load)
         acked += load.acked
@@ -167,6 +179,7 @@ def measure_pesan(
         "c32": c32.summary(),
         "c1": c1.summary(),
         "half_peak": {**paced.summary(), "asked_rate": round(half_rate, 1)},
+        "baseline_half_peak": base_paced.summary(),
         "c32_over_c1": round(c32.rate / c1.rate, 2) if c1.rate else None,
     }
     return figures, acked, problems

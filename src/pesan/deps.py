@@ -8,6 +8,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from pesan.auth import Caller, PasswordHashing, TokenCache, lookup_token
+from pesan.clock import Clock
 from pesan.config import Settings
 from pesan.db import Database
 from pesan.errors import Unauthorized
@@ -29,6 +30,12 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
+async def get_now(request: Request) -> datetime:
+    """The time, from the app's clock (tests set one they control)."""
+    clock: Clock = request.app.state.clock
+    return clock.now()
+
+
 Db = Annotated[Database, Depends(get_db)]
 
 
@@ -39,6 +46,7 @@ async def get_passwords(request: Request) -> PasswordHashing:
 
 Passwords = Annotated[PasswordHashing, Depends(get_passwords)]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+Now = Annotated[datetime, Depends(get_now)]
 
 
 async def bearer_token(

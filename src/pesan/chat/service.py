@@ -98,6 +98,7 @@ def post_message(
     room_id: str | None = None,
     session_id: str | None = None,
     expires_at: datetime | None = None,
+    data: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Message:
     """Store one message and its events. `sender=None` is the system (booking updates)."""
@@ -112,6 +113,7 @@ def post_message(
         recipient_name=recipient.name,
         recipient_type=recipient.role,
         content=content,
+        data=data,
         message_type=message_type,
         original_language=original_language,
         is_system_message=sender is None,
@@ -225,6 +227,7 @@ def send_message(
         "recipient_name": recipient.name,
         "recipient_type": recipient.role,
         "content": body.content,
+        "data": None,
         "message_type": body.message_type,
         "original_language": body.original_language,
         "is_system_message": False,

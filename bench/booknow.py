@@ -58,6 +58,20 @@ def setup(server: Proc) -> tuple[list[dict[str, str]], list[str]]:
         api.http.put(
             "/providers/me/presence", headers=headers, json={"presence": "available"}
         ).raise_for_status()
+        # Open around the clock for a year, so that every slot the benchmark asks for is one
+        # the provider offers (the rules are the same; only the calendar is wider).
+        always = [{"opens": "00:00", "closes": "24:00"}]
+        api.http.put(
+            "/providers/me/schedule",
+            headers=headers,
+            json={
+                "weeklyHours": dict.fromkeys(
+                    ("mon", "tue", "wed", "thu", "fri", "sat", "sun"), always
+                ),
+                "horizonDays": 366,
+                "bufferAfterMinutes": 15,
+            },
+        ).raise_for_status()
         providers.append({"id": therapist["id"], "svc": r.json()["id"]})
     bookers = [f"Bearer {api.register('customer')['token']}" for _ in range(BOOKERS)]
     return providers, bookers

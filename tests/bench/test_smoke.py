@@ -57,3 +57,7 @@ def test_reads() -> None:
 
 def test_live() -> None:
     run_smoke("live.py")
+
+
+def test_booknow() -> None:
+    run_smoke("booknow.py")

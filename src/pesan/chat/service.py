@@ -129,14 +129,10 @@ def post_message(
     conversation.last_message_id = message.id
     conversation.updated_at = now
     session.flush()
-    parties = views.party_ids(session, conversation.id)
-    events.record(
-        session,
-        parties,
-        "message.created",
-        views.message_out(message).model_dump(mode="json", by_alias=True),
-    )
-    _record_conversation_updated(session, conversation, parties)
+    connection = session.connection()
+    found = views.conversation_parties(connection, conversation.id)
+    assert found is not None, "a conversation has its parties"
+    _record_sent(session, connection, found, views.message_out(message), now)
     return message
 
 

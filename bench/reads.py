@@ -31,7 +31,7 @@ from harness import (
     write_results,
     wrk,
 )
-from sqlalchemy import create_engine, func, select, update
+from sqlalchemy import create_engine, func, select, text, update
 
 from pesan.chat.models import Conversation, Message
 from pesan.db import table_of
@@ -88,6 +88,15 @@ def seed(
                     .where(table_of(Conversation).c.id == conversation_id)
                     .values(last_message_id=rows[-1]["id"], updated_at=utcnow())
                 )
+    with engine.begin() as conn:  # the counters pesan keeps as it stores messages
+        conn.execute(
+            text(
+                "UPDATE conversation_participants SET unread_count = ("
+                " SELECT count(*) FROM messages m"
+                " WHERE m.conversation_id = conversation_participants.conversation_id"
+                " AND m.recipient_id = conversation_participants.user_id AND NOT m.read)"
+            )
+        )
     engine.dispose()
     return time.monotonic() - started
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, case, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -165,17 +165,26 @@ _TOUCH_CONVERSATION = (
     .where(table_of(Conversation).c.id == bindparam("cid"))
     .values(last_message_id=bindparam("mid"), updated_at=bindparam("now"))
 )
-_UNREAD_OF_PARTIES = (
-    select(_messages.c.recipient_id, func.count())
-    .where(
-        or_(
-            _messages.c.recipient_id == bindparam("user_a"),
-            _messages.c.recipient_id == bindparam("user_b"),
-        ),
-        _messages.c.read.is_(False),
-        _messages.c.conversation_id == bindparam("cid"),
+_participants = table_of(Participant)
+# A new message is unread for its recipient: +1 on their row, and both rows' counts back
+# for the `conversation.updated` events, in one statement.
+_COUNT_NEW_MESSAGE = (
+    update(_participants)
+    .where(_participants.c.conversation_id == bindparam("cid"))
+    .values(
+        unread_count=_participants.c.unread_count
+        + case((_participants.c.user_id == bindparam("recipient"), 1), else_=0)
     )
-    .group_by(_messages.c.recipient_id)
+    .returning(_participants.c.user_id, _participants.c.unread_count)
+)
+_COUNT_READ = (
+    update(_participants)
+    .where(
+        _participants.c.conversation_id == bindparam("cid"),
+        _participants.c.user_id == bindparam("reader"),
+    )
+    .values(unread_count=_participants.c.unread_count - bindparam("marked"))
+    .returning(_participants.c.unread_count)
 )
 
 
@@ -268,7 +277,7 @@ def _record_sent(
     parties = conversation.party_ids
     message_json = message.model_dump(mode="json", by_alias=True)
     events.record(session, parties, "message.created", message_json)
-    counts = _unread_for(connection, conversation.id, parties)
+    counts = _count_new_message(connection, conversation.id, message.recipient_id)
     people = [_participant(p) for p in conversation.parties]
     for user_id in parties:
         data = ConversationOut(
@@ -288,12 +297,11 @@ def _participant(party: Party) -> ParticipantOut:
     return ParticipantOut(id=party.id, name=party.name, role=Role(party.role))
 
 
-def _unread_for(
-    connection: Connection, conversation_id: str, user_ids: list[str]
+def _count_new_message(
+    connection: Connection, conversation_id: str, recipient_id: str
 ) -> dict[str, int]:
-    a, b = user_ids  # a conversation has two parties
     rows = connection.execute(
-        _UNREAD_OF_PARTIES, {"user_a": a, "user_b": b, "cid": conversation_id}
+        _COUNT_NEW_MESSAGE, {"cid": conversation_id, "recipient": recipient_id}
     )
     return {uid: int(n) for uid, n in rows}
 
@@ -352,7 +360,11 @@ def mark_read(session: Session, caller: Caller, conversation_id: str, up_to: str
         .execution_options(synchronize_session=False)
     )
     marked = int(result.rowcount or 0)  # type: ignore[attr-defined]
-    unread = views.unread_counts(session, caller.id, [conversation_id])[conversation_id]
+    unread = int(
+        session.connection()
+        .execute(_COUNT_READ, {"cid": conversation_id, "reader": caller.id, "marked": marked})
+        .scalar_one()
+    )
     out = ReadOut(
         conversation_id=conversation_id,
         reader_id=caller.id,

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from pesan.accounts.models import User
@@ -122,18 +122,15 @@ def get_conversation_row(session: Session, conversation_id: str) -> Conversation
 
 
 def unread_counts(session: Session, user_id: str, conversation_ids: list[str]) -> dict[str, int]:
+    """The user's unread messages per conversation: the counters on their participant rows."""
     if not conversation_ids:
         return {}
     rows = session.execute(
-        select(Message.conversation_id, func.count())
-        .where(
-            Message.recipient_id == user_id,
-            Message.read.is_(False),
-            Message.conversation_id.in_(conversation_ids),
+        select(Participant.conversation_id, Participant.unread_count).where(
+            Participant.user_id == user_id, Participant.conversation_id.in_(conversation_ids)
         )
-        .group_by(Message.conversation_id)
     )
-    counts = {cid: 0 for cid in conversation_ids}
+    counts = dict.fromkeys(conversation_ids, 0)
     counts.update({cid: int(n) for cid, n in rows})
     return counts
 

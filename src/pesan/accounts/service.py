@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pesan.accounts.models import User
-from pesan.auth import hash_password, issue_token, revoke_token, verify_password
+from pesan.auth import hash_password, issue_token, revoke_token
 from pesan.errors import Conflict, NotFound, Unauthorized
 from pesan.ids import new_id
 from pesan.live.events import create_counter
@@ -90,13 +90,6 @@ def start_session(session: Session, user_id: str) -> tuple[str, User]:
     if user.disabled_at is not None:  # disabled while the password was being checked
         raise Unauthorized("This account is disabled.", code="account_disabled")
     return issue_token(session, user.id), user
-
-
-def login(session: Session, *, email: str, password: str) -> tuple[str, User]:
-    """All three steps in one transaction (the command line; the API splits them)."""
-    candidate = sign_in_candidate(session, email)
-    ok = verify_password(candidate.password_hash if candidate else None, password)
-    return start_session(session, check_sign_in(candidate, ok).user_id)
 
 
 def logout(session: Session, token: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from pesan import __version__, errors, migrate, ops
+from pesan import __version__, errors, migrate, ops, web
 from pesan.accounts.routes import router as accounts_router
 from pesan.admin.routes import router as admin_router
 from pesan.bookings.routes import router as bookings_router
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             "stable `code` and the `requestId`."
         ),
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by pesan.web with Swagger UI from a package, not a CDN
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.include_router(api)
     app.include_router(ops.router, responses=problem_responses(401, 422))
     errors.install(app)
+    web.install(app, settings, API_PREFIX)
     app.add_middleware(RequestMiddleware)
     _publish_problem_schema(app)
     return app

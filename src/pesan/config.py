@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     ws_poll_seconds: float = Field(15.0, gt=0)
     min_free_disk_mb: int = Field(200, ge=0)
     admin_password: str | None = Field(None, description="For `pesan admin create`.")
+    # Web app
+    secret_key: str | None = Field(
+        None,
+        min_length=16,
+        description="Signs the web app's CSRF cookie; set it when several processes serve. "
+        "Default: made once and kept in data_dir (embedded) or made per process.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

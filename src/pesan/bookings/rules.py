@@ -121,3 +121,15 @@ def system_message(
     if reason:
         text = f"{text} Reason: {reason}"
     return text
+
+
+def allowed_actions(status: BookingStatus, actor: Actor, location_kind: str) -> list[BookingAction]:
+    """What this actor may do to a booking now: exactly the buttons its card shows."""
+    allowed = []
+    for action, transition in TRANSITIONS.items():
+        if actor not in transition.actors or status not in transition.sources:
+            continue
+        if action is BookingAction.on_the_way and location_kind == "place":
+            continue
+        allowed.append(action)
+    return allowed

@@ -437,3 +437,27 @@ def get_conversation_row(session: Session, conversation_id: str) -> Conversation
     if conversation is None:
         raise NotFound("No such conversation.")
     return conversation
+
+
+def unread_by_conversation(session: Session, user_id: str) -> dict[str, int]:
+    """The user's conversations that have unread messages, with how many (the web's badges)."""
+    rows = session.execute(
+        select(Message.conversation_id, func.count())
+        .where(Message.recipient_id == user_id, Message.read.is_(False))
+        .group_by(Message.conversation_id)
+    )
+    return {cid: int(n) for cid, n in rows}
+
+
+def all_conversations(session: Session, caller: Caller, limit: int) -> list[ConversationOut]:
+    """Every conversation, most recently active first: for admins watching for abuse."""
+    if not caller.is_admin:
+        raise Forbidden("Only admins can list every conversation.", code="role_not_allowed")
+    conversations = list(
+        session.scalars(
+            select(Conversation)
+            .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+            .limit(limit)
+        )
+    )
+    return _conversations_out(session, caller.id, conversations)

@@ -184,3 +184,11 @@ def get_service(session: Session, provider_id: str, service_id: str) -> Service 
     if service is None or service.provider_id != provider_id or not service.active:
         return None
     return service
+
+
+def areas(session: Session) -> list[str]:
+    """The areas providers work in, alphabetically (the directory's area filter)."""
+    rows = session.scalars(
+        select(ProviderProfile.area).where(ProviderProfile.area != "").distinct()
+    )
+    return sorted(set(rows), key=str.lower)

@@ -1,0 +1,205 @@
+"""Chats: the list, one conversation with its booking cards, sending, reading, and the card
+actions (accept, decline, on the way, arrived, complete, cancel)."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+
+from pesan.auth import Caller
+from pesan.bookings import service as bookings
+from pesan.bookings.enums import BookingAction
+from pesan.bookings.schemas import BookingOut
+from pesan.chat import service as chat
+from pesan.chat.schemas import ConversationOut, MessageOut, SendMessageIn
+from pesan.deps import Db
+from pesan.errors import Problem
+from pesan.providers import service as providers
+from pesan.providers.models import DEFAULT_TIMEZONE
+from pesan.roles import PROVIDERS
+from pesan.web import cards, words
+from pesan.web.i18n import zone_label
+from pesan.web.pages import see_other
+from pesan.web.render import live_state, render
+from pesan.web.routing import WebRoute, error_page, wants_fragment
+from pesan.web.session import SignedIn, language_of
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+HISTORY = 60
+
+
+def other_party(conversation: ConversationOut, caller: Caller) -> Any:
+    others = [p for p in conversation.participants if p.id != caller.id]
+    return others[0] if others else conversation.participants[0]
+
+
+def provider_zone(session: Any, conversation: ConversationOut) -> str:
+    """Times in a chat are the provider's (the one who travels or opens the door)."""
+    for person in conversation.participants:
+        if person.role in PROVIDERS:
+            try:
+                return providers.get_profile(session, person.id).timezone
+            except Problem:
+                break
+    return DEFAULT_TIMEZONE
+
+
+@router.get("/chat")
+def conversations(request: Request, db: Db, caller: SignedIn) -> Response:
+    with db.reader() as session:
+        live = live_state(session, caller)
+        items, _ = chat.list_conversations(session, caller, 100, None)
+    return render(
+        request,
+        "conversations.html",
+        caller=caller,
+        live=live,
+        conversations=items,
+        other_party=lambda c: other_party(c, caller),
+    )
+
+
+def _history(session: Any, caller: Caller, conversation: ConversationOut) -> list[MessageOut]:
+    last = conversation.last_message
+    if last is None:
+        return []
+    older, _ = chat.list_messages(
+        session, caller, conversation.id, after=None, before=last.id, limit=HISTORY - 1
+    )
+    return [*older, last]
+
+
+@router.get("/chat/{conversation_id}")
+def conversation_page(request: Request, conversation_id: str, db: Db, caller: SignedIn) -> Response:
+    with db.reader() as session:
+        live = live_state(session, caller)
+        conversation = chat.get_conversation(session, caller, conversation_id)
+        messages = _history(session, caller, conversation)
+        booked = bookings.bookings_in_conversation(session, caller, conversation_id)
+        zone = provider_zone(session, conversation)
+    active = [b for b in booked if b.status in ("pending", "accepted", "on_the_way", "arrived")]
+    pinned = active or booked[:1]
+    return render(
+        request,
+        "chat.html",
+        caller=caller,
+        live=live,
+        conversation=conversation,
+        other=other_party(conversation, caller),
+        messages=messages,
+        bookings=pinned,
+        zone=zone,
+        zone_name=zone_label(zone),
+        read_only=caller.id not in {p.id for p in conversation.participants},
+        **card_helpers(caller),
+    )
+
+
+def card_helpers(caller: Caller) -> dict[str, Any]:
+    return {
+        "actions_for": lambda b: cards.actions_for(b, caller),
+        "respond_by": cards.respond_by,
+        "status_label": cards.status_label,
+        "action_label": cards.action_label,
+        "where": cards.where,
+    }
+
+
+@router.post("/chat/{conversation_id}/messages")
+def send(
+    request: Request,
+    conversation_id: str,
+    db: Db,
+    caller: SignedIn,
+    content: Annotated[str, Form(max_length=8000)] = "",
+    client_message_id: Annotated[str | None, Form(max_length=100)] = None,
+) -> Response:
+    try:
+        body = SendMessageIn.model_validate(
+            {
+                "content": content,
+                "clientMessageId": client_message_id or None,
+                "originalLanguage": language_of(request),
+            }
+        )
+    except ValidationError:
+        if wants_fragment(request):
+            return JSONResponse({"code": "validation_failed"}, status_code=422)
+        return error_page(request, 422, "validation_failed")
+    with db.transaction() as session:
+        posted = chat.send_message(session, caller, conversation_id, body)
+    if wants_fragment(request):
+        return JSONResponse(posted.message.model_dump(mode="json", by_alias=True))
+    return see_other(f"/chat/{conversation_id}")
+
+
+@router.post("/chat/{conversation_id}/read")
+def read(
+    conversation_id: str,
+    db: Db,
+    caller: SignedIn,
+    up_to: Annotated[str, Form(max_length=64)],
+) -> Response:
+    with db.transaction() as session:
+        out = chat.mark_read(session, caller, conversation_id, up_to)
+    return JSONResponse({"unreadCount": out.unread_count})
+
+
+def _card(request: Request, caller: Caller, booking: BookingOut, db: Any) -> Response:
+    with db.reader() as session:
+        conversation = chat.get_conversation(session, caller, booking.conversation_id)
+        zone = provider_zone(session, conversation)
+    return render(
+        request,
+        "_booking_card.html",
+        caller=caller,
+        booking=booking,
+        zone=zone,
+        **card_helpers(caller),
+    )
+
+
+@router.get("/bookings/{booking_id}/card")
+def card(request: Request, booking_id: str, db: Db, caller: SignedIn) -> Response:
+    with db.reader() as session:
+        booking = bookings.get_booking(session, caller, booking_id)
+    return _card(request, caller, booking, db)
+
+
+ACTIONS = {a.value: a for a in words.ACTION}
+
+
+@router.post("/bookings/{booking_id}/{action}")
+def act(
+    request: Request,
+    booking_id: str,
+    action: str,
+    db: Db,
+    caller: SignedIn,
+    reason: Annotated[str | None, Form(max_length=500)] = None,
+    eta_minutes: Annotated[int | None, Form(ge=1, le=240)] = None,
+) -> Response:
+    chosen = ACTIONS.get(action)
+    if chosen is None:
+        return error_page(request, 404, "not_found")
+    kwargs: dict[str, Any] = {}
+    if chosen in (BookingAction.decline, BookingAction.cancel):
+        kwargs["reason"] = (reason or "").strip() or None
+    if chosen is BookingAction.on_the_way:
+        kwargs["eta_minutes"] = eta_minutes or 20
+    try:
+        with db.transaction() as session:
+            booking = bookings.change_status(session, caller, booking_id, chosen, **kwargs)
+    except Problem as problem:
+        if not wants_fragment(request):
+            raise
+        with db.reader() as session:
+            booking = bookings.get_booking(session, caller, booking_id)
+        response = _card(request, caller, booking, db)
+        response.status_code = problem.status
+        response.headers["X-Pesan-Problem"] = problem.code
+        return response
+    if wants_fragment(request):
+        return _card(request, caller, booking, db)
+    return see_other(f"/chat/{booking.conversation_id}#booking-{booking.id}")

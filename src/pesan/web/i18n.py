@@ -1,0 +1,100 @@
+"""Languages of the web app: gettext catalogues (Babel), money, times and zone labels.
+
+Strings are English in the code and the templates; `translations/<lang>/LC_MESSAGES/
+messages.po` holds each language's text. The .po files are compiled in memory at start-up,
+so there is no .mo file to forget. Indonesian is the default.
+"""
+
+import io
+from contextvars import ContextVar
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import Translations
+
+LANGUAGES = ("id", "en")
+DEFAULT_LANGUAGE = "id"
+LANGUAGE_NAMES = {"id": "Bahasa Indonesia", "en": "English"}
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+
+# Indonesia's zones have names everyone there uses; elsewhere the IANA name says it.
+ZONE_LABELS = {
+    "Asia/Jakarta": "WIB",
+    "Asia/Pontianak": "WIB",
+    "Asia/Makassar": "WITA",
+    "Asia/Jayapura": "WIT",
+}
+
+_current: ContextVar[Translations | None] = ContextVar("pesan_translations", default=None)
+
+
+def N_(message: str) -> str:
+    """Marks a string for the catalogue; it is translated where it is shown."""
+    return message
+
+
+def parse_language(value: str | None) -> str:
+    return value if value in LANGUAGES else DEFAULT_LANGUAGE
+
+
+@cache
+def translations(language: str) -> Translations:
+    """The language's catalogue, compiled from its .po file once per process."""
+    path = TRANSLATIONS_DIR / language / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as po:
+        catalog = read_po(po, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def use(language: str) -> object:
+    """Make `language` the one `gettext` speaks in this thread; returns a reset token."""
+    return _current.set(translations(language))
+
+
+def reset(token: object) -> None:
+    _current.reset(token)  # type: ignore[arg-type]
+
+
+def gettext(message: str) -> str:
+    current = _current.get()
+    return current.gettext(message) if current is not None else message
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    current = _current.get()
+    if current is None:
+        return singular if n == 1 else plural
+    return current.ngettext(singular, plural, n)
+
+
+def zone_label(timezone: str) -> str:
+    return ZONE_LABELS.get(timezone, timezone)
+
+
+def money(amount: int, currency: str, language: str) -> str:
+    """IDR without decimals: "Rp 150.000" in Indonesian, "IDR 150,000" in English."""
+    number = format_decimal(amount, format="#,##0", locale=language)
+    if currency == "IDR" and language == "id":
+        return f"Rp {number}"
+    return f"{currency} {number}"
+
+
+def clock(moment: datetime, timezone: str, language: str) -> str:
+    """ "14:30 WITA": the time in the provider's zone, with its label."""
+    local = format_datetime(moment, "HH:mm", tzinfo=ZoneInfo(timezone), locale=language)
+    return f"{local} {zone_label(timezone)}"
+
+
+def day_and_clock(moment: datetime, timezone: str, language: str) -> str:
+    """ "Wed 25 Nov, 14:30 WITA"."""
+    local = format_datetime(moment, "EEE d MMM, HH:mm", tzinfo=ZoneInfo(timezone), locale=language)
+    return f"{local} {zone_label(timezone)}"

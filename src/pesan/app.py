@@ -14,7 +14,7 @@ from pesan import __version__, errors, migrate, ops, web
 from pesan.accounts.routes import router as accounts_router
 from pesan.admin.routes import router as admin_router
 from pesan.bookings.routes import router as bookings_router
-from pesan.chat import service as chat
+from pesan.chat import views as chat_views
 from pesan.chat.routes import router as chat_router
 from pesan.config import Settings, get_settings
 from pesan.db import Database
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             state = migrate.ensure_ready(db.engine, embedded=settings.is_embedded)
             log.info("schema ready at revision %s", state.head)
         broker = make_broker(settings.redis_url)
-        hub = Hub(broker, audience=chat.party_ids)
+        hub = Hub(broker, audience=chat_views.party_ids)
         await broker.start(hub)
         app.state.broker, app.state.hub = broker, hub
         db.publisher = broker.publish

@@ -11,10 +11,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import CheckConstraint, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -147,3 +148,23 @@ def _mark_committed(session: Session) -> None:
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault("after_commit", []).append(callback)
+
+
+T = TypeVar("T")
+
+
+def insert_or_existing(session: Session, row: T, existing: Callable[[], T | None]) -> T:
+    """Insert `row`, or answer the row a concurrent writer made first (a unique key refused ours).
+
+    The insert runs in a savepoint, so losing the race leaves the transaction usable.
+    """
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        found = existing()
+        if found is None:
+            raise
+        return found
+    return row

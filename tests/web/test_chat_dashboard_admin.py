@@ -7,7 +7,7 @@ import pytest
 
 from pesan.auth import Caller
 from pesan.bookings import service as bookings
-from pesan.chat import service as chat
+from pesan.chat import views as chat_views
 from pesan.errors import Forbidden
 from pesan.live import events
 from pesan.providers import service as providers
@@ -174,10 +174,10 @@ def test_the_service_functions_behind_the_pages(app, api, make_admin):
     api.send(provider, answer["conversation"]["id"], "Halo")
     db = app.state.db
     with db.reader() as session:
-        assert chat.unread_by_conversation(session, customer.id) == {
+        assert chat_views.unread_by_conversation(session, customer.id) == {
             answer["conversation"]["id"]: 1
         }
-        assert chat.unread_by_conversation(session, provider.id) == {
+        assert chat_views.unread_by_conversation(session, provider.id) == {
             answer["conversation"]["id"]: 1
         }
         mine = bookings.bookings_in_conversation(
@@ -194,6 +194,6 @@ def test_the_service_functions_behind_the_pages(app, api, make_admin):
         assert int(events.newest_event_id(session, customer.id)) >= 3
         admin = make_admin()
         admin_caller = caller_of(admin)
-        assert len(chat.all_conversations(session, admin_caller, 10)) == 1
+        assert len(chat_views.all_conversations(session, admin_caller, 10)) == 1
         with pytest.raises(Forbidden):
-            chat.all_conversations(session, caller_of(customer), 10)
+            chat_views.all_conversations(session, caller_of(customer), 10)

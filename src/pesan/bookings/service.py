@@ -11,7 +11,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pesan.accounts.models import User
+from pesan.accounts import service as accounts
 from pesan.admin import service as admin
 from pesan.auth import Caller, ensure_role, ensure_visible
 from pesan.bookings import rules
@@ -19,7 +19,8 @@ from pesan.bookings.enums import Actor, BookingAction, BookingStatus
 from pesan.bookings.models import Booking, IdempotencyKey
 from pesan.bookings.schemas import BookingOut, BookNowIn, BookNowOut, Location
 from pesan.chat import service as chat
-from pesan.chat.models import Message
+from pesan.chat import views as chat_views
+from pesan.chat.enums import MessageType
 from pesan.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from pesan.ids import is_valid, new_id
 from pesan.live import events
@@ -72,18 +73,13 @@ def _request_hash(body: BookNowIn) -> str:
 
 
 def _answer(session: Session, viewer_id: str, booking: Booking) -> BookNowOut:
-    message = session.scalar(
-        select(Message)
-        .where(Message.booking_id == booking.id, Message.message_type == "booking")
-        .order_by(Message.id)
-        .limit(1)
-    )
-    conversation = chat.get_conversation_row(session, booking.conversation_id)
+    message = chat_views.booking_message(session, booking.id)
+    conversation = chat_views.get_conversation_row(session, booking.conversation_id)
     assert message is not None
     return BookNowOut(
         booking=booking_out(booking),
-        conversation=chat.conversation_for(session, viewer_id, conversation),
-        message=chat.message_out(message),
+        conversation=chat_views.conversation_for(session, viewer_id, conversation),
+        message=chat_views.message_out(message),
     )
 
 
@@ -114,9 +110,8 @@ def book_now(
 
     now = utcnow()
     provider, service, start_at = _check_request(session, body, now)
-    booker = session.get(User, caller.id)
-    provider_user = session.get(User, provider.user_id)
-    assert booker is not None and provider_user is not None
+    booker = accounts.get_user(session, caller.id)
+    provider_user = accounts.get_user(session, provider.user_id)
 
     conversation = chat.conversation_between(session, booker, provider_user)
     booking = Booking(
@@ -157,7 +152,7 @@ def book_now(
         sender=booker,
         recipient=provider_user,
         content=describe_request(booking, provider.timezone),
-        message_type="booking",
+        message_type=MessageType.booking,
         booking_id=booking.id,
         original_language="en",
     )
@@ -177,8 +172,8 @@ def book_now(
     )
     answer = BookNowOut(
         booking=booking_out(booking),
-        conversation=chat.conversation_for(session, caller.id, conversation),
-        message=chat.message_out(message),
+        conversation=chat_views.conversation_for(session, caller.id, conversation),
+        message=chat_views.message_out(message),
     )
     return BookNowResult(answer, replayed=False)
 
@@ -347,16 +342,15 @@ def _apply(
         raise Conflict("The booking changed meanwhile; reload it.", code="invalid_transition")
     session.refresh(booking)
     tell = booking.customer_id if actor is not Actor.booker else booking.provider_id
-    recipient = session.get(User, tell)
-    conversation = chat.get_conversation_row(session, booking.conversation_id)
-    assert recipient is not None
+    recipient = accounts.get_user(session, tell)
+    conversation = chat_views.get_conversation_row(session, booking.conversation_id)
     chat.post_message(
         session,
         conversation,
         sender=None,
         recipient=recipient,
         content=rules.system_message(action, reason=reason, eta_minutes=eta_minutes),
-        message_type="system",
+        message_type=MessageType.system,
         booking_id=booking.id,
         original_language="en",
     )

@@ -22,5 +22,5 @@ ClientMessageType = Literal[
 
 # A message's recipient is a user of any role; its sender also may be the server itself.
 RecipientType = Role
-SenderType = StrEnum("SenderType", [*(r.value for r in Role), "system"])  # type: ignore[misc]
 SYSTEM_SENDER = "system"
+SenderType = StrEnum("SenderType", [*(r.value for r in Role), SYSTEM_SENDER])  # type: ignore[misc]

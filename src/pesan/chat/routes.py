@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from pesan import metrics
-from pesan.chat import service
+from pesan.chat import service, views
 from pesan.chat.schemas import (
     ConversationOut,
     MessageOut,
@@ -30,7 +30,7 @@ def list_conversations(
 ) -> Page[ConversationOut]:
     """The caller's conversations, most recently active first."""
     with db.reader() as session:
-        items, next_cursor = service.list_conversations(session, caller, limit, cursor)
+        items, next_cursor = views.list_conversations(session, caller, limit, cursor)
     return Page[ConversationOut](items=items, next_cursor=next_cursor)
 
 
@@ -44,7 +44,7 @@ def open_conversation(body: OpenConversationIn, caller: CurrentUser, db: Db) -> 
 @router.get("/{conversation_id}", response_model=ConversationOut)
 def get_conversation(conversation_id: str, caller: CurrentUser, db: Db) -> ConversationOut:
     with db.reader() as session:
-        return service.get_conversation(session, caller, conversation_id)
+        return views.get_conversation(session, caller, conversation_id)
 
 
 @router.get("/{conversation_id}/messages", response_model=MessagePage)
@@ -60,7 +60,7 @@ def list_messages(
     """Oldest first. No cursor: from the start; `after`: newer than it; `before`: the page
     just older than it."""
     with db.reader() as session:
-        items, next_cursor = service.list_messages(
+        items, next_cursor = views.list_messages(
             session, caller, conversation_id, after=after or cursor, before=before, limit=limit
         )
     return MessagePage(items=items, next_cursor=next_cursor)

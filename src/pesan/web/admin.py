@@ -10,7 +10,7 @@ from pesan import ops
 from pesan.admin import service as admin
 from pesan.bookings import service as bookings
 from pesan.bookings.enums import BookingStatus
-from pesan.chat import service as chat
+from pesan.chat import views as chat_views
 from pesan.deps import AppSettings, Db
 from pesan.roles import Role
 from pesan.web.chats import card_helpers, other_party
@@ -75,7 +75,7 @@ def conversations(request: Request, db: Db, caller: SignedIn) -> Response:
     require_role(caller, ADMINS)
     with db.reader() as session:
         live = live_state(session, caller)
-        items = chat.all_conversations(session, caller, 100)
+        items = chat_views.all_conversations(session, caller, 100)
     return render(
         request,
         "admin_conversations.html",

@@ -12,6 +12,7 @@ from pesan.bookings import service as bookings
 from pesan.bookings.enums import BookingAction
 from pesan.bookings.schemas import BookingOut
 from pesan.chat import service as chat
+from pesan.chat import views as chat_views
 from pesan.chat.schemas import ConversationOut, MessageOut, SendMessageIn
 from pesan.deps import Db
 from pesan.errors import Problem
@@ -49,7 +50,7 @@ def provider_zone(session: Any, conversation: ConversationOut) -> str:
 def conversations(request: Request, db: Db, caller: SignedIn) -> Response:
     with db.reader() as session:
         live = live_state(session, caller)
-        items, _ = chat.list_conversations(session, caller, 100, None)
+        items, _ = chat_views.list_conversations(session, caller, 100, None)
     return render(
         request,
         "conversations.html",
@@ -64,7 +65,7 @@ def _history(session: Any, caller: Caller, conversation: ConversationOut) -> lis
     last = conversation.last_message
     if last is None:
         return []
-    older, _ = chat.list_messages(
+    older, _ = chat_views.list_messages(
         session, caller, conversation.id, after=None, before=last.id, limit=HISTORY - 1
     )
     return [*older, last]
@@ -74,7 +75,7 @@ def _history(session: Any, caller: Caller, conversation: ConversationOut) -> lis
 def conversation_page(request: Request, conversation_id: str, db: Db, caller: SignedIn) -> Response:
     with db.reader() as session:
         live = live_state(session, caller)
-        conversation = chat.get_conversation(session, caller, conversation_id)
+        conversation = chat_views.get_conversation(session, caller, conversation_id)
         messages = _history(session, caller, conversation)
         booked = bookings.bookings_in_conversation(session, caller, conversation_id)
         zone = provider_zone(session, conversation)
@@ -148,7 +149,7 @@ def read(
 
 def _card(request: Request, caller: Caller, booking: BookingOut, db: Any) -> Response:
     with db.reader() as session:
-        conversation = chat.get_conversation(session, caller, booking.conversation_id)
+        conversation = chat_views.get_conversation(session, caller, booking.conversation_id)
         zone = provider_zone(session, conversation)
     return render(
         request,

@@ -10,7 +10,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from pesan.auth import Caller
-from pesan.chat import service as chat
+from pesan.chat import views as chat_views
 from pesan.live import events
 from pesan.roles import BOOKERS, PROVIDERS, Role
 from pesan.web import i18n
@@ -52,7 +52,7 @@ def live_state(session: Session, caller: Caller | None) -> dict[str, Any] | None
     return {
         "userId": caller.id,
         "lastEventId": events.newest_event_id(session, caller.id),
-        "unread": chat.unread_by_conversation(session, caller.id),
+        "unread": chat_views.unread_by_conversation(session, caller.id),
     }
 
 

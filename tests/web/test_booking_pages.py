@@ -44,6 +44,7 @@ def test_profile_shows_prices_in_rupiah_without_decimals_and_both_actions(visito
     page = visitor.get(f"/providers/{provider.id}")
     assert "IDR 200,000<" in page.text and ".00" not in page.text
     assert ">Book Now</a>" in page.text and ">Schedule</a>" in page.text
+    assert "Indonesian, English" in page.text  # languages by name, in the reader's language
 
 
 def test_book_now_form_needs_a_signed_in_booker(visitor, api):

@@ -139,3 +139,20 @@ def test_pages_show_no_string_of_the_other_language(visitor, api, make_admin, la
 def test_the_leak_check_would_catch_an_english_string():
     page = "<p>Tidak ada yang cocok.</p><p>Requests waiting for your answer</p>"
     assert leaks(page, "id") == ["Requests waiting for your answer"]
+
+
+def test_every_line_the_server_posts_is_shown_in_the_readers_language():
+    from pesan.bookings import rules
+    from pesan.bookings.enums import BookingAction
+    from pesan.web.words import system_text
+
+    token = i18n.use("id")
+    try:
+        for action in BookingAction:
+            line = rules.system_message(action)
+            assert system_text(line) != line, line  # known, so translated
+        eta = rules.system_message(BookingAction.on_the_way, eta_minutes=15, reason="Macet <b>")
+        assert system_text(eta) == "Dalam perjalanan, tiba sekitar 15 menit lagi. Alasan: Macet <b>"
+        assert system_text("Something else.") == "Something else."
+    finally:
+        i18n.reset(token)

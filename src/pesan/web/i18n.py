@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -98,3 +99,12 @@ def day_and_clock(moment: datetime, timezone: str, language: str) -> str:
     """ "Wed 25 Nov, 14:30 WITA"."""
     local = format_datetime(moment, "EEE d MMM, HH:mm", tzinfo=ZoneInfo(timezone), locale=language)
     return f"{local} {zone_label(timezone)}"
+
+
+def language_name(tag: str, language: str) -> str:
+    """ "Inggris" for `en` in Indonesian; the tag itself if Babel does not know it."""
+    try:
+        name = Locale.parse(tag.replace("-", "_")).get_display_name(language)
+    except (ValueError, UnknownLocaleError):
+        return tag
+    return name or tag

@@ -15,7 +15,7 @@ from pesan.live import events
 from pesan.roles import BOOKERS, PROVIDERS, Role
 from pesan.web import i18n
 from pesan.web.session import language_of
-from pesan.web.words import js_strings
+from pesan.web.words import js_strings, system_text
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -85,6 +85,8 @@ def render(
             day_and_clock=lambda moment, zone: i18n.day_and_clock(moment, zone, language),
             zone_label=i18n.zone_label,
             js_strings=js_strings,
+            system_text=system_text,
+            language_name=lambda tag: i18n.language_name(tag, language),
             **context,
         )
     finally:

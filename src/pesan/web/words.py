@@ -1,6 +1,9 @@
 """The web app's words for the domain's word lists and error codes, marked for the catalogue
 (`N_`) and translated where they are shown."""
 
+import re
+from typing import Any
+
 from pesan.bookings.enums import BookingAction, BookingStatus, LocationKind
 from pesan.providers.enums import Presence
 from pesan.roles import Role
@@ -86,12 +89,44 @@ PROBLEM = {
 FALLBACK_PROBLEM = N_("Something went wrong. Try again in a moment.")
 
 
+# The lines the server posts into a booking's chat (bookings/rules.py: system_message) are
+# stored in English; each reader sees them in their language.
+SYSTEM_LINES = {
+    "Booking accepted.": N_("Booking accepted."),
+    "Booking declined.": N_("Booking declined."),
+    "On the way.": N_("On the way."),
+    "Arrived.": N_("Arrived."),
+    "Booking cancelled.": N_("Booking cancelled."),
+    "Booking completed.": N_("Booking completed."),
+    "Booking expired: the provider did not answer in time.": N_(
+        "Booking expired: the provider did not answer in time."
+    ),
+}
+ETA_LINE = re.compile(r"^On the way, arriving in about (\d+) minutes\.$")
+ETA_TEXT = N_("On the way, arriving in about %(minutes)s minutes.")
+REASON_MARK = " Reason: "
+REASON_TEXT = N_("Reason:")
+
+
+def system_text(content: str) -> str:
+    """A system line in the reader's language (a line we do not know stays as it is)."""
+    head, mark, reason = content.partition(REASON_MARK)
+    eta = ETA_LINE.match(head)
+    if eta:
+        text = gettext(ETA_TEXT) % {"minutes": eta.group(1)}
+    elif head in SYSTEM_LINES:
+        text = gettext(SYSTEM_LINES[head])
+    else:
+        return content
+    return f"{text} {gettext(REASON_TEXT)} {reason}" if mark else text
+
+
 def problem_text(code: str) -> str:
     """The catalogue's sentence for an error code (the template translates it)."""
     return PROBLEM.get(code, FALLBACK_PROBLEM)
 
 
-def js_strings() -> dict[str, str]:
+def js_strings() -> dict[str, Any]:
     """The few sentences the page's scripts show, in the visitor's language."""
     return {
         "live": gettext("Connected"),
@@ -105,4 +140,7 @@ def js_strings() -> dict[str, str]:
         "timeUp": gettext("The time to answer is up"),
         "newRequest": gettext("New booking request"),
         "actionFailed": gettext("That did not work. Check your connection and try again."),
+        "system": {line: gettext(text) for line, text in SYSTEM_LINES.items()},
+        "eta": gettext(ETA_TEXT),
+        "reason": gettext(REASON_TEXT),
     }

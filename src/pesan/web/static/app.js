@@ -8,8 +8,28 @@ const state = liveData ? JSON.parse(liveData.textContent) : null;
 
 export function t(key, values = {}) {
   let text = strings[key] || key;
+  if (typeof text !== "string") return text;
   for (const [name, value] of Object.entries(values)) text = text.replace(`%(${name})s`, value);
   return text;
+}
+
+// Lines the server posts are stored in English; show them in the reader's language.
+const systemLines = t("system");
+export function systemText(content) {
+  const at = content.indexOf(" Reason: ");
+  const head = at < 0 ? content : content.slice(0, at);
+  const eta = /^On the way, arriving in about (\d+) minutes\.$/.exec(head);
+  let text;
+  if (eta) text = t("eta", { minutes: eta[1] });
+  else if (systemLines[head]) text = systemLines[head];
+  else return content;
+  return at < 0 ? text : `${text} ${t("reason")} ${content.slice(at + 9)}`;
+}
+
+export function messageText(message) {
+  if (message.isSystemMessage) return systemText(message.content);
+  if (message.messageType === "booking") return t("newRequest");
+  return message.content;
 }
 
 export function csrfToken() {
@@ -64,7 +84,7 @@ function onConversation(conversation) {
   showUnread();
   const item = document.querySelector(`#conversations [data-conversation="${conversation.id}"]`);
   if (item && conversation.lastMessage) {
-    item.querySelector(".last").textContent = conversation.lastMessage.content.slice(0, 80);
+    item.querySelector(".last").textContent = messageText(conversation.lastMessage).slice(0, 80);
     item.parentElement.prepend(item);
   }
 }

@@ -1,6 +1,6 @@
 // One conversation, live: new messages, read ticks, typing, booking cards and their actions.
 // Message text is only ever set with textContent: it is never HTML.
-import { live, me, post, t } from "./app.js";
+import { live, me, messageText, post, t } from "./app.js";
 
 const chat = document.getElementById("chat");
 const conversationId = chat.dataset.conversation;
@@ -29,7 +29,7 @@ function addMessage(message) {
   item.dataset.id = message.id;
   item.dataset.sender = message.senderId;
   item.querySelector(".who").textContent = message.senderName;
-  item.querySelector(".text").textContent = message.content;
+  item.querySelector(".text").textContent = messageText(message);
   const time = item.querySelector("time");
   time.dateTime = message.createdAt;
   time.textContent = `${clock.format(new Date(message.createdAt))} ${chat.dataset.zoneLabel}`;

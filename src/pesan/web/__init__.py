@@ -20,10 +20,12 @@ from pesan.web.render import STATIC_DIR
 from pesan.web.routing import error_page
 from pesan.web.session import CsrfMiddleware, is_web_path, signing_secret
 
+SWAGGER_ASSETS = "/static/swagger-ui"
+
 
 def install(app: FastAPI, settings: Settings, api_prefix: str) -> None:
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_docs(app, api_prefix)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (pages, chats, dashboard, admin):
         app.include_router(module.router)
     _install_error_pages(app)
@@ -31,7 +33,7 @@ def install(app: FastAPI, settings: Settings, api_prefix: str) -> None:
 
 
 def _install_docs(app: FastAPI, api_prefix: str) -> None:
-    assets = f"{api_prefix}/docs/assets"
+    assets = SWAGGER_ASSETS
     app.mount(assets, StaticFiles(directory=swagger_ui_path), name="swagger-ui")
 
     @app.get(f"{api_prefix}/docs", include_in_schema=False)

@@ -57,13 +57,21 @@ class People:
         self.server = server
         self.rest = Rest(server.base)
 
-    def customer(self, name: str = "Customer") -> Account:
-        account = self.rest.register("customer")
-        account.name = name
-        return account
+    def register(self, role: str, name: str) -> Account:
+        email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+        r = self.rest.http.post(
+            "/auth/register",
+            json={"email": email, "password": PASSWORD, "name": name, "role": role},
+        )
+        assert r.status_code == 201, r.text
+        body = r.json()
+        return Account(body["user"]["id"], body["token"], role, name, email)
+
+    def customer(self, name: str = "Emma Clarke") -> Account:
+        return self.register("customer", name)
 
     def therapist(self, name: str, area: str, presence: str = "available") -> Account:
-        account = self.rest.register("therapist")
+        account = self.register("therapist", name)
         h = account.headers
         r = self.rest.http.put(
             "/providers/me", headers=h, json={"name": name, "area": area, "languages": ["id"]}
@@ -83,7 +91,6 @@ class People:
             account.service_ids.append(r.json()["id"])
         r = self.rest.http.put("/providers/me/presence", headers=h, json={"presence": presence})
         assert r.status_code == 200, r.text
-        account.name = name
         return account
 
 

@@ -4,6 +4,8 @@
 pages for web paths, and the API docs with Swagger UI served from a package (no CDN).
 """
 
+from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,7 +14,6 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Scope, Send
-from swagger_ui_bundle import swagger_ui_path
 
 from pesan.config import Settings
 from pesan.web import admin, chats, dashboard, pages
@@ -21,6 +22,14 @@ from pesan.web.routing import error_page
 from pesan.web.session import CsrfMiddleware, is_web_path, signing_secret
 
 SWAGGER_ASSETS = "/static/swagger-ui"
+
+
+def swagger_ui_files() -> Path:
+    """Swagger UI 5 (OpenAPI 3.1) as the swagger-ui-py package ships it; found without
+    importing the package, whose adapters are for other frameworks."""
+    spec = find_spec("swagger_ui")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
 
 
 def install(app: FastAPI, settings: Settings, api_prefix: str) -> None:
@@ -34,7 +43,7 @@ def install(app: FastAPI, settings: Settings, api_prefix: str) -> None:
 
 def _install_docs(app: FastAPI, api_prefix: str) -> None:
     assets = SWAGGER_ASSETS
-    app.mount(assets, StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+    app.mount(assets, StaticFiles(directory=swagger_ui_files()), name="swagger-ui")
 
     @app.get(f"{api_prefix}/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

@@ -108,8 +108,17 @@ def test_book_now_chat_and_serve_live_in_two_browsers(browser, web_server, peopl
     t_card.get_by_label("Tiba dalam (menit)").fill("15")
     t_card.get_by_role("button", name="Dalam perjalanan", exact=True).click()
     expect(t_page.locator(".booking-card .status-word").first).to_have_text("Dalam perjalanan")
+    # A send while offline fails visibly and keeps the text; Send again delivers it once.
+    c_page.get_by_role("textbox", name="Message").fill("See you soon")
+    c_page.get_by_role("button", name="Send", exact=True).click()
+    expect(c_page.locator("#send-problem")).to_contain_text("Not sent")
+    expect(c_page.get_by_role("textbox", name="Message")).to_have_value("See you soon")
     c_context.set_offline(False)
     expect(c_page.locator("body")).to_have_attribute("data-live", "live")
+    c_page.get_by_role("button", name="Send", exact=True).click()
+    expect(c_page.locator("#send-problem")).to_be_hidden()
+    expect(t_page.locator(".msg.theirs .text").last).to_have_text("See you soon")
+    expect(t_page.locator(".msg.theirs .text", has_text="See you soon")).to_have_count(1)
     expect(c_page.locator(".msg.theirs .text").last).to_have_text("Saya berangkat sekarang")
     expect(card.locator(".status-word")).to_have_text("On the way")
     expect(c_page.locator(".msg.system .text")).to_contain_text(

@@ -57,3 +57,21 @@ def test_both_languages_render_with_no_string_of_the_other(browser, web_server, 
     page.goto("/")
     expect(page.locator("html")).to_have_attribute("lang", other)
     context.close()
+
+
+def test_the_chat_list_gains_a_new_conversation_and_its_badge_live(browser, web_server, people):
+    therapist = people.therapist("Nyoman <i>Ayu</i>", unique("Canggu-"))
+    customer = people.customer()
+    context = new_context(browser, web_server, "en", therapist)
+    page = context.new_page()
+    page.goto("/chat")
+    expect(page.locator("body")).to_have_attribute("data-live", "live")
+    expect(page.locator("#conversations li")).to_have_count(0)
+    people.rest.book(customer, therapist)
+    entry = page.locator("#conversations li")
+    expect(entry).to_have_count(1)
+    expect(entry.locator(".name")).to_have_text(customer.name)
+    expect(entry.locator(".last")).to_have_text("New booking request")
+    expect(entry.locator(".badge")).to_have_text("1")
+    expect(page.locator("#unread-total")).to_have_text("1")
+    context.close()

@@ -79,14 +79,36 @@ function showUnread() {
   }
 }
 
+// A conversation new to this page's list gets an entry like the server's (text only).
+function listEntry(conversation) {
+  const other = conversation.participants.find((p) => p.id !== state.userId);
+  const item = document.createElement("li");
+  item.dataset.conversation = conversation.id;
+  const link = document.createElement("a");
+  link.href = `/chat/${conversation.id}`;
+  for (const [name, text] of [["name", other ? other.name : ""], ["badge", ""], ["last", ""]]) {
+    const part = document.createElement("span");
+    part.className = name;
+    part.textContent = text;
+    if (name === "badge") part.dataset.unreadFor = conversation.id;
+    link.append(part);
+  }
+  item.append(link);
+  return item;
+}
+
 function onConversation(conversation) {
   unread[conversation.id] = conversation.unreadCount;
-  showUnread();
-  const item = document.querySelector(`#conversations [data-conversation="${conversation.id}"]`);
-  if (item && conversation.lastMessage) {
-    item.querySelector(".last").textContent = messageText(conversation.lastMessage).slice(0, 80);
-    item.parentElement.prepend(item);
+  const list = document.getElementById("conversations");
+  let item = list && list.querySelector(`[data-conversation="${conversation.id}"]`);
+  if (list && !item) item = listEntry(conversation);
+  if (item) {
+    if (conversation.lastMessage) {
+      item.querySelector(".last").textContent = messageText(conversation.lastMessage).slice(0, 80);
+    }
+    list.prepend(item);
   }
+  showUnread();
 }
 
 // -- the sound of a new request (made here with WebAudio: nothing to download) -------------

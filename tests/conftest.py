@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 os.environ.setdefault("PESAN_ARGON2_TIME_COST", "1")
@@ -185,6 +186,36 @@ class Api:
         }
         body.update(overrides)
         return body
+
+    def slots(
+        self, provider: Account, count: int = 1, *, days: float = 1, service: int = 0
+    ) -> list[str]:
+        """`count` free start times of `provider` from `days` ahead, far enough apart to book
+        them all (as the availability endpoint offers them)."""
+        start = datetime.now(UTC) + timedelta(days=days)
+        r = self.client.get(
+            f"/api/v1/providers/{provider.id}/availability",
+            params={
+                "serviceId": provider.service_ids[service],
+                "from": start.isoformat(),
+                "to": (start + timedelta(days=7)).isoformat(),
+            },
+        )
+        assert r.status_code == 200, r.text
+        chosen: list[str] = []
+        free_from = start
+        for item in r.json()["items"]:
+            begins = datetime.fromisoformat(item["startAt"].replace("Z", "+00:00"))
+            if begins >= free_from:
+                chosen.append(item["startAt"])
+                free_from = datetime.fromisoformat(item["endAt"].replace("Z", "+00:00"))
+                free_from += timedelta(minutes=60)  # past any buffer
+            if len(chosen) == count:
+                return chosen
+        raise AssertionError(f"only {len(chosen)} free times for {provider.name}")
+
+    def slot(self, provider: Account, *, days: float = 1) -> str:
+        return self.slots(provider, 1, days=days)[0]
 
     def book(self, booker: Account, provider: Account, **overrides: Any) -> dict[str, Any]:
         r = self.client.post(

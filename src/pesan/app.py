@@ -5,27 +5,26 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from pesan import __version__, errors, migrate, ops, web
+from pesan import __version__, errors, migrate, ops, scheduled, web
 from pesan.accounts.routes import router as accounts_router
 from pesan.admin.routes import router as admin_router
+from pesan.bookings.routes import provider_router as availability_router
 from pesan.bookings.routes import router as bookings_router
 from pesan.chat import views as chat_views
 from pesan.chat.routes import router as chat_router
+from pesan.clock import SystemClock
 from pesan.config import Settings, get_settings
 from pesan.db import Database
-from pesan.live import events
 from pesan.live.broker import make_broker
 from pesan.live.ws import Hub
 from pesan.live.ws import router as ws_router
 from pesan.middleware import RequestMiddleware
 from pesan.providers.routes import router as providers_router
 from pesan.schemas import ProblemOut, problem_responses
-from pesan.timeutil import utcnow
 
 log = logging.getLogger("pesan.app")
 
@@ -46,11 +45,11 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         await broker.start(hub)
         app.state.broker, app.state.hub = broker, hub
         db.publisher = broker.publish
-        pruner = asyncio.create_task(_prune_events(db, settings.event_retention_days))
+        ticker = asyncio.create_task(scheduled.run_forever(db, app.state.clock, settings))
         try:
             yield
         finally:
-            pruner.cancel()
+            ticker.cancel()
             db.publisher = None
             await broker.stop()
             db.dispose()
@@ -71,11 +70,19 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.clock = SystemClock()
     app.state.broker = None
     app.state.hub = None
 
     api = APIRouter(prefix=API_PREFIX, responses=problem_responses(400, 401, 403, 404, 409, 422))
-    for router in (accounts_router, providers_router, bookings_router, chat_router, admin_router):
+    for router in (
+        accounts_router,
+        providers_router,
+        availability_router,
+        bookings_router,
+        chat_router,
+        admin_router,
+    ):
         api.include_router(router)
     api.include_router(ws_router)
     app.include_router(api)
@@ -104,21 +111,3 @@ def _publish_problem_schema(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-async def _prune_events(db: Database, retention_days: int) -> None:
-    """Hourly: drop outbox events past retention (every process may do it; it is idempotent)."""
-    from starlette.concurrency import run_in_threadpool
-
-    def prune() -> int:
-        with db.transaction() as session:
-            return events.prune(session, utcnow() - timedelta(days=retention_days))
-
-    while True:
-        try:
-            removed = await run_in_threadpool(prune)
-            if removed:
-                log.info("pruned %d events older than %d days", removed, retention_days)
-        except Exception:
-            log.exception("pruning events failed")
-        await asyncio.sleep(3600)

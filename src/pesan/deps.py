@@ -1,11 +1,13 @@
 """Dependencies as named `Annotated` types: a route reads `def f(db: Db, caller: CurrentUser)`."""
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pesan.auth import Caller, caller_for_token
+from pesan.clock import Clock
 from pesan.config import Settings
 from pesan.db import Database
 from pesan.errors import Unauthorized
@@ -23,8 +25,15 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
+def get_now(request: Request) -> datetime:
+    """The time, from the app's clock (tests set one they control)."""
+    clock: Clock = request.app.state.clock
+    return clock.now()
+
+
 Db = Annotated[Database, Depends(get_db)]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+Now = Annotated[datetime, Depends(get_now)]
 
 
 def bearer_token(

@@ -29,3 +29,11 @@ EVENT_LAG = Histogram(
 )
 BROKER_ERRORS = Counter("pesan_broker_errors_total", "Failures talking to the broker.", ["op"])
 WS_DROPPED = Counter("pesan_ws_dropped_total", "Sockets closed by the server.", ["reason"])
+
+# Periodic work (scheduled.py)
+JOB_RUNS = Counter("pesan_job_runs_total", "Periodic job runs, by outcome.", ["job", "outcome"])
+JOB_EFFECTS = Counter(
+    "pesan_job_effects_total",
+    "What periodic jobs did: requests expired, reminders sent, events pruned.",
+    ["job"],
+)

@@ -1,7 +1,7 @@
 """The directory, a profile, the Book Now and Schedule forms, and booking cards' actions."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pesan.timeutil import utcnow
@@ -112,19 +112,44 @@ def test_book_now_with_an_unavailable_provider_says_what_to_do(visitor, api):
     assert "Choose a time with Schedule" in r.text
 
 
-def test_schedule_takes_the_time_in_the_providers_zone(visitor, api):
+def test_schedule_offers_free_times_in_the_providers_zone(visitor, api):
     customer, provider = api.register("customer"), api.provider(presence="offline")
+    taken = api.book(
+        api.register("customer"), provider, mode="scheduled", startAt=api.slot(provider)
+    )
     visitor.sign_in(customer)
     html = visitor.get(f"/providers/{provider.id}/book?mode=scheduled").text
     assert "WITA" in html
-    day = (utcnow() + timedelta(days=2)).astimezone(ZoneInfo("Asia/Makassar")).date()
-    r = _book(visitor, provider, html, mode="scheduled", day=day.isoformat(), time="14:30")
+    offered = re.findall(r'<option value="([^"]+)"', html)
+    free = api.client.get(
+        f"/api/v1/providers/{provider.id}/availability",
+        params={"serviceId": provider.service_ids[0]},
+    ).json()["items"]
+    assert offered and len(offered) == len(free)
+    taken_start = taken["booking"]["startAt"].replace(".000Z", "+00:00")
+    assert taken_start not in offered  # a held time is not offered
+    chosen = offered[-1]
+    r = _book(visitor, provider, html, mode="scheduled", start_at=chosen)
     assert r.status_code == 303, r.text
-    booking = api.client.get("/api/v1/bookings", headers=customer.headers).json()["items"][0]
-    assert booking["mode"] == "scheduled"
-    assert booking["startAt"] == f"{day.isoformat()}T06:30:00.000Z"  # 14:30 WITA is 06:30 UTC
+    mine = api.client.get("/api/v1/bookings", headers=customer.headers).json()["items"][0]
+    assert mine["mode"] == "scheduled"
+    assert mine["startAt"].replace(".000Z", "+00:00") == chosen
+    local = datetime.fromisoformat(chosen).astimezone(ZoneInfo("Asia/Makassar"))
     chat = visitor.get(r.headers["location"].split("#")[0])
-    assert "14:30 WITA" in chat.text
+    assert f"{local:%H:%M} WITA" in chat.text
+
+
+def test_a_time_taken_meanwhile_comes_back_with_other_free_times(visitor, api):
+    customer, provider = api.register("customer"), api.provider(presence="offline")
+    visitor.sign_in(customer)
+    visitor.language("en")
+    html = visitor.get(f"/providers/{provider.id}/book?mode=scheduled").text
+    chosen = re.findall(r'<option value="([^"]+)"', html)[0]
+    api.book(api.register("customer"), provider, mode="scheduled", startAt=chosen)
+    r = _book(visitor, provider, html, mode="scheduled", start_at=chosen)
+    assert r.status_code == 409
+    assert "That time was just taken." in r.text
+    assert chosen not in re.findall(r'<option value="([^"]+)"', r.text)
 
 
 def _card(visitor, booking_id):

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from pesan.auth import Caller
-from pesan.bookings import service as bookings
+from pesan.bookings import views as booking_views
 from pesan.chat import views as chat_views
 from pesan.errors import Forbidden
 from pesan.live import events
@@ -180,16 +180,16 @@ def test_the_service_functions_behind_the_pages(app, api, make_admin):
         assert chat_views.unread_by_conversation(session, provider.id) == {
             answer["conversation"]["id"]: 1
         }
-        mine = bookings.bookings_in_conversation(
+        mine = booking_views.bookings_in_conversation(
             session, caller_of(customer), answer["conversation"]["id"]
         )
         assert [b.id for b in mine] == [answer["booking"]["id"]]
         now = utcnow()
-        day = bookings.provider_schedule(
+        day = booking_views.provider_schedule(
             session, caller_of(provider), now - timedelta(hours=1), now + timedelta(hours=1)
         )
         assert [b.id for b in day] == [answer["booking"]["id"]]
-        assert bookings.pending_for_provider(session, caller_of(other)) == []
+        assert booking_views.pending_for_provider(session, caller_of(other)) == []
         assert providers.areas(session) == ["Ubud"]
         assert int(events.newest_event_id(session, customer.id)) >= 3
         admin = make_admin()
@@ -197,3 +197,24 @@ def test_the_service_functions_behind_the_pages(app, api, make_admin):
         assert len(chat_views.all_conversations(session, admin_caller, 10)) == 1
         with pytest.raises(Forbidden):
             chat_views.all_conversations(session, caller_of(customer), 10)
+
+
+def test_dashboard_edits_working_hours_with_a_break_and_a_day_off(visitor, api):
+    provider = api.provider()
+    visitor.sign_in(provider)
+    page = visitor.get("/dashboard").text
+    assert 'value="09:00-21:00"' in page  # the default, as a provider types it
+    hours = {day: "08:00-20:00" for day in ("tue", "wed", "thu", "fri", "sat")}
+    hours.update({"mon": "09:00-12:00, 13.00-21:00", "sun": ""})
+    r = visitor.post("/dashboard/hours", {**hours, "buffer_after_minutes": "30"})
+    assert r.status_code == 303
+    schedule = api.client.get(f"/api/v1/providers/{provider.id}/schedule").json()
+    assert schedule["weeklyHours"]["mon"] == [
+        {"opens": "09:00", "closes": "12:00"},
+        {"opens": "13:00", "closes": "21:00"},
+    ]
+    assert schedule["weeklyHours"]["sun"] == []
+    assert schedule["bufferAfterMinutes"] == 30
+    assert 'value="09:00-12:00, 13:00-21:00"' in visitor.get("/dashboard").text
+    bad = visitor.post("/dashboard/hours", {**hours, "mon": "nine to five"})
+    assert bad.status_code == 422 and "Periksa jam kerja" in bad.text

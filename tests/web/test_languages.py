@@ -77,8 +77,9 @@ def test_money_and_times_as_people_in_bali_read_them():
 
 
 def distinctive(source: str, target: str) -> bool:
-    """A string worth looking for: translated differently, and not a single short word."""
-    return source != target and len(source) > 6 and "%(" not in source
+    """A string worth looking for: translated differently, not a short word, not a number
+    with a unit (server-written data such as a booking's policy says "30 minutes" too)."""
+    return source != target and len(source) > 6 and "%(" not in source and not source[0].isdigit()
 
 
 def leaks(page: str, language: str) -> list[str]:
@@ -141,18 +142,50 @@ def test_the_leak_check_would_catch_an_english_string():
     assert leaks(page, "id") == ["Requests waiting for your answer"]
 
 
-def test_every_line_the_server_posts_is_shown_in_the_readers_language():
-    from pesan.bookings import rules
-    from pesan.bookings.enums import BookingAction
-    from pesan.web.words import system_text
+def test_lines_the_server_posts_are_shown_in_the_readers_language():
+    from pesan.web.words import SYSTEM_LINES, system_text
 
     token = i18n.use("id")
     try:
-        for action in BookingAction:
-            line = rules.system_message(action)
-            assert system_text(line) != line, line  # known, so translated
-        eta = rules.system_message(BookingAction.on_the_way, eta_minutes=15, reason="Macet <b>")
-        assert system_text(eta) == "Dalam perjalanan, tiba sekitar 15 menit lagi. Alasan: Macet <b>"
+        for line in SYSTEM_LINES:
+            assert system_text(line) != line, line
+        eta = "On the way, arriving about 14:30 WITA (in 15 minutes). Reason: Macet <b>"
+        assert system_text(eta) == (
+            "Dalam perjalanan, tiba sekitar 14:30 WITA (15 menit lagi). Alasan: Macet <b>"
+        )
         assert system_text("Something else.") == "Something else."
     finally:
         i18n.reset(token)
+
+
+def test_the_constant_lines_are_the_ones_the_rules_post():
+    from datetime import timedelta
+
+    from pesan.bookings import rules
+    from pesan.bookings.enums import Actor, BookingAction, BookingMode, BookingStatus
+    from pesan.web.words import ETA_LINE, SYSTEM_LINES
+
+    start = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+    facts = rules.Facts(
+        status=BookingStatus.pending,
+        mode=BookingMode.now,
+        location_kind="villa",
+        start_at=start,
+        end_at=start + timedelta(hours=1),
+        eta_at=start + timedelta(minutes=15),
+    )
+    outcome = rules.Outcome(BookingStatus.declined, ())
+    policy = rules.Policy()
+
+    def line(action, actor=Actor.provider, outcome=outcome):
+        return rules.system_message(
+            action, facts, outcome, "Asia/Makassar", policy, actor=actor, now=start
+        )
+
+    assert line(BookingAction.decline) in SYSTEM_LINES
+    assert line(BookingAction.decline, Actor.system) in SYSTEM_LINES
+    assert line(BookingAction.arrived) in SYSTEM_LINES
+    assert line(BookingAction.complete) in SYSTEM_LINES
+    assert line(BookingAction.cancel, Actor.booker) in SYSTEM_LINES
+    assert line(BookingAction.cancel, Actor.provider) in SYSTEM_LINES
+    assert ETA_LINE.match(line(BookingAction.on_the_way))

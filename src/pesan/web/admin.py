@@ -8,12 +8,12 @@ from fastapi.responses import Response
 
 from pesan import ops
 from pesan.admin import service as admin
-from pesan.bookings import service as bookings
+from pesan.bookings import views as booking_views
 from pesan.bookings.enums import BookingStatus
 from pesan.chat import views as chat_views
 from pesan.deps import AppSettings, Db
 from pesan.roles import Role
-from pesan.web.chats import card_helpers, other_party
+from pesan.web.chats import helpers_for, other_party
 from pesan.web.i18n import N_
 from pesan.web.render import live_state, render
 from pesan.web.routing import WebRoute
@@ -54,10 +54,10 @@ def all_bookings(
     status: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     require_role(caller, ADMINS)
-    chosen = status if status in {s.value for s in BookingStatus} else None
+    chosen = BookingStatus(status) if status in {s.value for s in BookingStatus} else None
     with db.reader() as session:
         live = live_state(session, caller)
-        items, _ = bookings.list_bookings(session, caller, chosen, 100, None)
+        items, _ = booking_views.list_bookings(session, caller, chosen, 100, None)
     return render(
         request,
         "admin_bookings.html",
@@ -66,7 +66,7 @@ def all_bookings(
         items=items,
         statuses=list(BookingStatus),
         chosen=chosen or "",
-        **card_helpers(caller),
+        **helpers_for(request, caller),
     )
 
 

@@ -1,20 +1,14 @@
 """What a booking card shows a viewer: its words, its times, and exactly the actions the
-viewer may take (from the booking rules, never decided here)."""
+viewer may take now (from the booking rules, never decided here)."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pesan.auth import Caller
 from pesan.bookings import rules
-from pesan.bookings.enums import Actor, BookingAction, BookingMode, BookingStatus
+from pesan.bookings.enums import Actor, BookingAction, BookingMode, BookingStatus, LocationKind
 from pesan.bookings.schemas import BookingOut
 from pesan.web import words
 from pesan.web.i18n import gettext
-
-# The contract's default answer windows (api.md), used when a booking carries no respondBy.
-ANSWER_WINDOW = {
-    BookingMode.now: timedelta(minutes=5),
-    BookingMode.scheduled: timedelta(minutes=30),
-}
 
 
 def actor_of(booking: BookingOut, caller: Caller) -> Actor | None:
@@ -25,22 +19,31 @@ def actor_of(booking: BookingOut, caller: Caller) -> Actor | None:
     return None  # an admin watching: no buttons
 
 
-def actions_for(booking: BookingOut, caller: Caller) -> list[BookingAction]:
+def facts_of(booking: BookingOut) -> rules.Facts:
+    return rules.Facts(
+        status=BookingStatus(booking.status),
+        mode=BookingMode(booking.mode),
+        location_kind=LocationKind(booking.location.kind),
+        start_at=booking.start_at,
+        end_at=booking.end_at,
+        respond_by=booking.respond_by,
+        eta_at=booking.eta_at,
+    )
+
+
+def actions_for(
+    booking: BookingOut, caller: Caller, now: datetime, policy: rules.Policy
+) -> list[BookingAction]:
     actor = actor_of(booking, caller)
     if actor is None:
         return []
-    return rules.allowed_actions(BookingStatus(booking.status), actor, booking.location.kind)
+    allowed = rules.allowed_actions(facts_of(booking), actor, now, policy)
+    return [action for action in allowed if action in words.ACTION]
 
 
 def respond_by(booking: BookingOut) -> datetime | None:
     """When the provider must have answered a pending request."""
-    if booking.status != BookingStatus.pending:
-        return None
-    given: datetime | None = getattr(booking, "respond_by", None)
-    if given is not None:
-        return given
-    deadline = booking.created_at + ANSWER_WINDOW[BookingMode(booking.mode)]
-    return min(deadline, booking.start_at) if booking.mode == BookingMode.scheduled else deadline
+    return booking.respond_by if booking.status == BookingStatus.pending else None
 
 
 def status_label(status: str) -> str:

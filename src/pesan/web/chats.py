@@ -1,6 +1,7 @@
 """Chats: the list, one conversation with its booking cards, sending, reading, and the card
 actions (accept, decline, on the way, arrived, complete, cancel)."""
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -9,12 +10,14 @@ from pydantic import ValidationError
 
 from pesan.auth import Caller
 from pesan.bookings import service as bookings
+from pesan.bookings import views as booking_views
 from pesan.bookings.enums import BookingAction
+from pesan.bookings.rules import Policy
 from pesan.bookings.schemas import BookingOut
 from pesan.chat import service as chat
 from pesan.chat import views as chat_views
 from pesan.chat.schemas import ConversationOut, MessageOut, SendMessageIn
-from pesan.deps import Db
+from pesan.deps import AppSettings, Db, Now
 from pesan.errors import Problem
 from pesan.providers import service as providers
 from pesan.providers.models import DEFAULT_TIMEZONE
@@ -33,6 +36,10 @@ HISTORY = 60
 def other_party(conversation: ConversationOut, caller: Caller) -> Any:
     others = [p for p in conversation.participants if p.id != caller.id]
     return others[0] if others else conversation.participants[0]
+
+
+def policy_of(settings: Any) -> Policy:
+    return Policy.from_settings(settings)
 
 
 def provider_zone(session: Any, conversation: ConversationOut) -> str:
@@ -72,12 +79,19 @@ def _history(session: Any, caller: Caller, conversation: ConversationOut) -> lis
 
 
 @router.get("/chat/{conversation_id}")
-def conversation_page(request: Request, conversation_id: str, db: Db, caller: SignedIn) -> Response:
+def conversation_page(
+    request: Request,
+    conversation_id: str,
+    db: Db,
+    caller: SignedIn,
+    now: Now,
+    settings: AppSettings,
+) -> Response:
     with db.reader() as session:
         live = live_state(session, caller)
         conversation = chat_views.get_conversation(session, caller, conversation_id)
         messages = _history(session, caller, conversation)
-        booked = bookings.bookings_in_conversation(session, caller, conversation_id)
+        booked = booking_views.bookings_in_conversation(session, caller, conversation_id)
         zone = provider_zone(session, conversation)
     active = [b for b in booked if b.status in ("pending", "accepted", "on_the_way", "arrived")]
     pinned = active or booked[:1]
@@ -93,13 +107,19 @@ def conversation_page(request: Request, conversation_id: str, db: Db, caller: Si
         zone=zone,
         zone_name=zone_label(zone),
         read_only=caller.id not in {p.id for p in conversation.participants},
-        **card_helpers(caller),
+        **card_helpers(caller, now, policy_of(settings)),
     )
 
 
-def card_helpers(caller: Caller) -> dict[str, Any]:
+def helpers_for(request: Request, caller: Caller) -> dict[str, Any]:
+    """Card helpers with the app's clock and policy (for pages that show cards in passing)."""
+    state = request.app.state
+    return card_helpers(caller, state.clock.now(), policy_of(state.settings))
+
+
+def card_helpers(caller: Caller, now: datetime, policy: Policy) -> dict[str, Any]:
     return {
-        "actions_for": lambda b: cards.actions_for(b, caller),
+        "actions_for": lambda b: cards.actions_for(b, caller, now, policy),
         "respond_by": cards.respond_by,
         "status_label": cards.status_label,
         "action_label": cards.action_label,
@@ -147,25 +167,31 @@ def read(
     return JSONResponse({"unreadCount": out.unread_count})
 
 
-def _card(request: Request, caller: Caller, booking: BookingOut, db: Any) -> Response:
-    with db.reader() as session:
-        conversation = chat_views.get_conversation(session, caller, booking.conversation_id)
-        zone = provider_zone(session, conversation)
+def _card(
+    request: Request, caller: Caller, booking: BookingOut, now: datetime, policy: Policy
+) -> Response:
     return render(
         request,
         "_booking_card.html",
         caller=caller,
         booking=booking,
-        zone=zone,
-        **card_helpers(caller),
+        zone=booking.timezone,
+        **card_helpers(caller, now, policy),
     )
 
 
 @router.get("/bookings/{booking_id}/card")
-def card(request: Request, booking_id: str, db: Db, caller: SignedIn) -> Response:
+def card(
+    request: Request,
+    booking_id: str,
+    db: Db,
+    caller: SignedIn,
+    now: Now,
+    settings: AppSettings,
+) -> Response:
     with db.reader() as session:
-        booking = bookings.get_booking(session, caller, booking_id)
-    return _card(request, caller, booking, db)
+        booking = booking_views.get_booking(session, caller, booking_id)
+    return _card(request, caller, booking, now, policy_of(settings))
 
 
 ACTIONS = {a.value: a for a in words.ACTION}
@@ -178,6 +204,8 @@ def act(
     action: str,
     db: Db,
     caller: SignedIn,
+    now: Now,
+    settings: AppSettings,
     reason: Annotated[str | None, Form(max_length=500)] = None,
     eta_minutes: Annotated[int | None, Form(ge=1, le=240)] = None,
 ) -> Response:
@@ -189,18 +217,21 @@ def act(
         kwargs["reason"] = (reason or "").strip() or None
     if chosen is BookingAction.on_the_way:
         kwargs["eta_minutes"] = eta_minutes or 20
+    policy = policy_of(settings)
     try:
         with db.transaction() as session:
-            booking = bookings.change_status(session, caller, booking_id, chosen, **kwargs)
+            booking = bookings.change_status(
+                session, caller, booking_id, chosen, now, policy, **kwargs
+            )
     except Problem as problem:
         if not wants_fragment(request):
             raise
         with db.reader() as session:
-            booking = bookings.get_booking(session, caller, booking_id)
-        response = _card(request, caller, booking, db)
+            booking = booking_views.get_booking(session, caller, booking_id)
+        response = _card(request, caller, booking, now, policy)
         response.status_code = problem.status
         response.headers["X-Pesan-Problem"] = problem.code
         return response
     if wants_fragment(request):
-        return _card(request, caller, booking, db)
+        return _card(request, caller, booking, now, policy)
     return see_other(f"/chat/{booking.conversation_id}#booking-{booking.id}")

@@ -11,17 +11,18 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from pesan.auth import Caller
-from pesan.bookings import service as bookings
-from pesan.deps import Db
+from pesan.bookings import views as booking_views
+from pesan.deps import Db, Now
 from pesan.errors import NotFound, Problem
 from pesan.providers import service as providers
 from pesan.providers.enums import Presence
 from pesan.providers.models import DEFAULT_TIMEZONE
-from pesan.providers.schemas import PresenceIn, ProfileIn, ServiceIn
+from pesan.providers.schedule import WEEKDAYS
+from pesan.providers.schemas import PresenceIn, ProfileIn, ScheduleIn, ScheduleOut, ServiceIn
 from pesan.roles import PROVIDERS
 from pesan.timeutil import utcnow
 from pesan.web import words
-from pesan.web.chats import card_helpers
+from pesan.web.chats import helpers_for
 from pesan.web.i18n import N_
 from pesan.web.pages import presence_text, see_other
 from pesan.web.render import live_state, render
@@ -31,6 +32,34 @@ from pesan.web.session import SignedIn, require_role
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 BUSY_FOR = {"30": 30, "60": 60, "120": 120}
+DAY_NAMES = {
+    "mon": N_("Monday"),
+    "tue": N_("Tuesday"),
+    "wed": N_("Wednesday"),
+    "thu": N_("Thursday"),
+    "fri": N_("Friday"),
+    "sat": N_("Saturday"),
+    "sun": N_("Sunday"),
+}
+
+
+def hours_text(schedule: ScheduleOut) -> dict[str, str]:
+    """Each day's opening hours as a provider types them: "09:00-12:00, 13:00-21:00"."""
+    weekly = schedule.weekly_hours
+    return {
+        day: ", ".join(f"{i.opens}-{i.closes}" for i in getattr(weekly, day)) for day in WEEKDAYS
+    }
+
+
+def parse_hours(text: str) -> list[dict[str, str]]:
+    intervals = []
+    for part in text.replace(";", ",").split(","):
+        part = part.strip().replace(".", ":")
+        if not part:
+            continue
+        opens, _, closes = part.partition("-")
+        intervals.append({"opens": opens.strip(), "closes": closes.strip()})
+    return intervals
 
 
 def _today(timezone: str) -> tuple[datetime, datetime]:
@@ -43,8 +72,8 @@ def _today(timezone: str) -> tuple[datetime, datetime]:
 def _work(session: Any, caller: Caller, timezone: str) -> dict[str, Any]:
     start, end = _today(timezone)
     return {
-        "requests": bookings.pending_for_provider(session, caller),
-        "today": bookings.provider_schedule(session, caller, start, end),
+        "requests": booking_views.pending_for_provider(session, caller),
+        "today": booking_views.provider_schedule(session, caller, start, end),
     }
 
 
@@ -67,6 +96,7 @@ def _page(
         provider = _provider(session, caller)
         zone = provider.timezone if provider else DEFAULT_TIMEZONE
         work = _work(session, caller, zone)
+        schedule = providers.get_schedule(session, caller.id) if provider else None
     return render(
         request,
         "dashboard.html",
@@ -78,9 +108,12 @@ def _page(
         presence_text=presence_text,
         presences=list(Presence),
         presence_names=words.PRESENCE,
+        schedule=schedule,
+        hours=hours_text(schedule) if schedule else {},
+        day_names=DAY_NAMES,
         status_code=status_code,
         **work,
-        **card_helpers(caller),
+        **helpers_for(request, caller),
     )
 
 
@@ -98,7 +131,9 @@ def work(request: Request, db: Db, caller: SignedIn) -> Response:
         provider = _provider(session, caller)
         zone = provider.timezone if provider else DEFAULT_TIMEZONE
         found = _work(session, caller, zone)
-    return render(request, "_work.html", caller=caller, zone=zone, **found, **card_helpers(caller))
+    return render(
+        request, "_work.html", caller=caller, zone=zone, **found, **helpers_for(request, caller)
+    )
 
 
 @router.post("/dashboard/presence")
@@ -173,6 +208,40 @@ def add_service(
             db,
             caller,
             N_("Check the service: a name, 5 to 720 minutes, and a price in rupiah."),
+            422,
+        )
+    return see_other("/dashboard")
+
+
+@router.post("/dashboard/hours")
+async def working_hours(request: Request, db: Db, caller: SignedIn, now: Now) -> Response:
+    require_role(caller, PROVIDERS)
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    return await run_in_threadpool(_save_hours, request, db, caller, values, now)
+
+
+def _save_hours(
+    request: Request, db: Any, caller: Caller, values: dict[str, str], now: datetime
+) -> Response:
+    try:
+        body = ScheduleIn.model_validate(
+            {
+                "weeklyHours": {day: parse_hours(values.get(day, "")) for day in WEEKDAYS},
+                "bufferAfterMinutes": values.get("buffer_after_minutes") or 15,
+                "minNoticeMinutes": values.get("min_notice_minutes") or 60,
+            }
+        )
+        with db.transaction() as session:
+            providers.put_schedule(session, caller, body, now)
+    except (ValidationError, Problem):
+        return _page(
+            request,
+            db,
+            caller,
+            N_(
+                "Check the working hours: write them like 09:00-21:00, or 09:00-12:00, 13:00-21:00."
+            ),
             422,
         )
     return see_other("/dashboard")

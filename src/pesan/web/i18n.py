@@ -95,6 +95,11 @@ def clock(moment: datetime, timezone: str, language: str) -> str:
     return f"{local} {zone_label(timezone)}"
 
 
+def day_name(moment: datetime, timezone: str, language: str) -> str:
+    """ "Wednesday 26 November", the provider's day."""
+    return format_datetime(moment, "EEEE d MMMM", tzinfo=ZoneInfo(timezone), locale=language)
+
+
 def day_and_clock(moment: datetime, timezone: str, language: str) -> str:
     """ "Wed 25 Nov, 14:30 WITA"."""
     local = format_datetime(moment, "EEE d MMM, HH:mm", tzinfo=ZoneInfo(timezone), locale=language)

@@ -4,7 +4,7 @@ Each page parses, calls one service function inside one transaction (or reader),
 """
 
 import secrets
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -15,11 +15,13 @@ from starlette.concurrency import run_in_threadpool
 
 from pesan.accounts import service as accounts
 from pesan.accounts.schemas import RegisterIn
+from pesan.bookings import availability
 from pesan.bookings import service as bookings
-from pesan.bookings.schemas import BookNowIn
+from pesan.bookings.rules import Policy
+from pesan.bookings.schemas import BookNowIn, SlotOut
 from pesan.chat import service as chat
 from pesan.config import Settings
-from pesan.deps import AppSettings, Db
+from pesan.deps import AppSettings, Db, Now
 from pesan.errors import Problem
 from pesan.providers import service as providers
 from pesan.providers.enums import Presence, ProviderType
@@ -125,6 +127,23 @@ def profile(request: Request, provider_id: str, db: Db, caller: Visitor) -> Resp
 # -- Book Now and Schedule ---------------------------------------------------------------------
 
 
+SLOT_DAYS = 7
+
+
+def free_slots(session: Any, provider: ProviderOut, service_id: str, now: datetime) -> Any:
+    """The service's free start times for the next days, grouped by the provider's day."""
+    if not any(s.id == service_id for s in provider.services):
+        return {}
+    found = availability.availability(
+        session, provider.id, service_id, now, now + timedelta(days=SLOT_DAYS), now
+    )
+    zone = ZoneInfo(provider.timezone)
+    days: dict[date, list[SlotOut]] = {}
+    for slot in found.items:
+        days.setdefault(slot.start_at.astimezone(zone).date(), []).append(slot)
+    return days
+
+
 def _book_form(
     request: Request,
     provider: ProviderOut,
@@ -135,6 +154,7 @@ def _book_form(
     errors: dict[str, str],
     problem: str | None = None,
     status_code: int = 200,
+    slots: Any = None,
 ) -> Response:
     return render(
         request,
@@ -150,6 +170,8 @@ def _book_form(
         idempotency_key=values.get("idempotency_key") or secrets.token_urlsafe(18),
         presence_text=presence_text,
         status_code=status_code,
+        slots=slots or {},
+        zone_info=ZoneInfo(provider.timezone),
     )
 
 
@@ -159,30 +181,20 @@ def book_form(
     provider_id: str,
     db: Db,
     caller: SignedIn,
+    now: Now,
     mode: Annotated[str, Query(max_length=10)] = "now",
     service: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     require_role(caller, BOOKERS)
+    mode = "scheduled" if mode == "scheduled" else "now"
     with db.reader() as session:
         live = live_state(session, caller)
         provider = providers.get_provider(session, provider_id)
-    mode = "scheduled" if mode == "scheduled" else "now"
-    first = service or (provider.services[0].id if provider.services else "")
+        first = service or (provider.services[0].id if provider.services else "")
+        slots = free_slots(session, provider, first, now) if mode == "scheduled" else {}
     kind = "place" if provider.type == ProviderType.place else "villa"
     values = {"service_id": first, "location_kind": kind}
-    return _book_form(request, provider, caller, live, mode, values, {})
-
-
-def _start_at(values: dict[str, str], timezone: str) -> str | None:
-    """The scheduled start, typed in the provider's zone, as RFC 3339."""
-    day, time = values.get("day", ""), values.get("time", "")
-    if not day or not time:
-        return None
-    try:
-        local = datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=ZoneInfo(timezone))
-    except ValueError:
-        return "not a time"
-    return local.isoformat()
+    return _book_form(request, provider, caller, live, mode, values, {}, slots=slots)
 
 
 def _booking_request(values: dict[str, str], provider: ProviderOut, mode: str) -> dict[str, Any]:
@@ -201,13 +213,13 @@ def _booking_request(values: dict[str, str], provider: ProviderOut, mode: str) -
         "guestName": values.get("guest_name") or None,
     }
     if mode == "scheduled":
-        body["startAt"] = _start_at(values, provider.timezone)
+        body["startAt"] = values.get("start_at") or None  # a free time the form offered
     return body
 
 
 FIELD_NAMES = {
     "serviceId": "service_id",
-    "startAt": "day",
+    "startAt": "start_at",
     "location": "location_kind",
     "location.kind": "location_kind",
     "location.room": "room",
@@ -217,7 +229,7 @@ FIELD_NAMES = {
 }
 FIELD_HINTS = {
     "service_id": N_("Choose a treatment."),
-    "day": N_("Choose a day and time in the future."),
+    "start_at": N_("Choose one of the free times."),
     "location_kind": N_("Choose where the treatment happens."),
     "room": N_("Write the room or villa number."),
     "address": N_("Write the address."),
@@ -235,36 +247,62 @@ def _field_errors(fields: list[str]) -> dict[str, str]:
 
 
 @router.post("/providers/{provider_id}/book")
-async def book(request: Request, provider_id: str, db: Db, caller: SignedIn) -> Response:
+async def book(
+    request: Request,
+    provider_id: str,
+    db: Db,
+    caller: SignedIn,
+    now: Now,
+    settings: AppSettings,
+) -> Response:
     require_role(caller, BOOKERS)
     form = await request.form()
     values = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
     mode = "scheduled" if values.get("mode") == "scheduled" else "now"
-    return await run_in_threadpool(_book, request, provider_id, db, caller, values, mode)
+    policy = Policy.from_settings(settings)
+    return await run_in_threadpool(
+        _book, request, provider_id, db, caller, values, mode, now, policy
+    )
 
 
 def _book(
-    request: Request, provider_id: str, db: Any, caller: Any, values: dict[str, str], mode: str
+    request: Request,
+    provider_id: str,
+    db: Any,
+    caller: Any,
+    values: dict[str, str],
+    mode: str,
+    now: datetime,
+    policy: Policy,
 ) -> Response:
     with db.reader() as session:
         live = live_state(session, caller)
         provider = providers.get_provider(session, provider_id)
+
+    def again(errors: dict[str, str], problem: str | None, status: int) -> Response:
+        """The form again, with what was typed, the hints, and the free times as they are now."""
+        slots = {}
+        if mode == "scheduled":
+            with db.reader() as session:
+                slots = free_slots(session, provider, values.get("service_id", ""), now)
+        return _book_form(
+            request, provider, caller, live, mode, values, errors, problem, status, slots=slots
+        )
+
     try:
         body = BookNowIn.model_validate(_booking_request(values, provider, mode))
     except ValidationError as exc:
         fields = [".".join(str(p) for p in e["loc"]) for e in exc.errors()]
-        errors = _field_errors(fields)
-        return _book_form(request, provider, caller, live, mode, values, errors, None, 422)
+        return again(_field_errors(fields), None, 422)
     key = values.get("idempotency_key") or None
     try:
         with db.transaction() as session:
-            result = bookings.book_now(session, caller, body, key[:255] if key else None)
+            result = bookings.book_now(
+                session, caller, body, key[:255] if key else None, now, policy
+            )
     except Problem as problem:
         errors = _field_errors([e["field"] for e in problem.errors or []])
-        sentence = words.problem_text(problem.code)
-        return _book_form(
-            request, provider, caller, live, mode, values, errors, sentence, problem.status
-        )
+        return again(errors, words.problem_text(problem.code), problem.status)
     answer = result.answer
     return see_other(f"/chat/{answer.conversation.id}#booking-{answer.booking.id}")
 

@@ -83,6 +83,7 @@ def render(
             money=lambda price: i18n.money(price.amount, price.currency, language),
             clock=lambda moment, zone: i18n.clock(moment, zone, language),
             day_and_clock=lambda moment, zone: i18n.day_and_clock(moment, zone, language),
+            day_name=lambda moment, zone: i18n.day_name(moment, zone, language),
             zone_label=i18n.zone_label,
             js_strings=js_strings,
             system_text=system_text,

@@ -18,6 +18,7 @@ STATUS = {
     BookingStatus.declined: N_("Declined"),
     BookingStatus.cancelled: N_("Cancelled"),
     BookingStatus.expired: N_("Expired: no answer in time"),
+    BookingStatus.no_show: N_("No-show: the customer was not there"),
 }
 
 # The button that does it: in English exactly "Accept", "Decline", "On the way", ...
@@ -28,6 +29,7 @@ ACTION = {
     BookingAction.arrived: N_("Arrived"),
     BookingAction.complete: N_("Complete"),
     BookingAction.cancel: N_("Cancel"),
+    BookingAction.no_show: N_("The customer did not come"),
 }
 
 PRESENCE = {
@@ -92,18 +94,21 @@ FALLBACK_PROBLEM = N_("Something went wrong. Try again in a moment.")
 # The lines the server posts into a booking's chat (bookings/rules.py: system_message) are
 # stored in English; each reader sees them in their language.
 SYSTEM_LINES = {
-    "Booking accepted.": N_("Booking accepted."),
     "Booking declined.": N_("Booking declined."),
-    "On the way.": N_("On the way."),
+    "Booking declined automatically: the provider accepted another booking at this time.": N_(
+        "Booking declined automatically: the provider accepted another booking at this time."
+    ),
     "Arrived.": N_("Arrived."),
-    "Booking cancelled.": N_("Booking cancelled."),
     "Booking completed.": N_("Booking completed."),
-    "Booking expired: the provider did not answer in time.": N_(
-        "Booking expired: the provider did not answer in time."
+    "Booking cancelled by the customer, in time: without penalty.": N_(
+        "Booking cancelled by the customer, in time: without penalty."
+    ),
+    "Booking cancelled by the provider, in time: without penalty.": N_(
+        "Booking cancelled by the provider, in time: without penalty."
     ),
 }
-ETA_LINE = re.compile(r"^On the way, arriving in about (\d+) minutes\.$")
-ETA_TEXT = N_("On the way, arriving in about %(minutes)s minutes.")
+ETA_LINE = re.compile(r"^On the way, arriving about (\d\d:\d\d \S+) \(in (\d+) minutes\)\.$")
+ETA_TEXT = N_("On the way, arriving about %(time)s (in %(minutes)s minutes).")
 REASON_MARK = " Reason: "
 REASON_TEXT = N_("Reason:")
 
@@ -113,7 +118,7 @@ def system_text(content: str) -> str:
     head, mark, reason = content.partition(REASON_MARK)
     eta = ETA_LINE.match(head)
     if eta:
-        text = gettext(ETA_TEXT) % {"minutes": eta.group(1)}
+        text = gettext(ETA_TEXT) % {"time": eta.group(1), "minutes": eta.group(2)}
     elif head in SYSTEM_LINES:
         text = gettext(SYSTEM_LINES[head])
     else:

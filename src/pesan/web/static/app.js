@@ -18,9 +18,9 @@ const systemLines = t("system");
 export function systemText(content) {
   const at = content.indexOf(" Reason: ");
   const head = at < 0 ? content : content.slice(0, at);
-  const eta = /^On the way, arriving in about (\d+) minutes\.$/.exec(head);
+  const eta = /^On the way, arriving about (\d\d:\d\d \S+) \(in (\d+) minutes\)\.$/.exec(head);
   let text;
-  if (eta) text = t("eta", { minutes: eta[1] });
+  if (eta) text = t("eta", { time: eta[1], minutes: eta[2] });
   else if (systemLines[head]) text = systemLines[head];
   else return content;
   return at < 0 ? text : `${text} ${t("reason")} ${content.slice(at + 9)}`;
@@ -165,6 +165,15 @@ for (const form of document.querySelectorAll("form[data-once]")) {
     for (const button of form.querySelectorAll("button[type=submit]")) {
       setTimeout(() => (button.disabled = true), 0);
     }
+  });
+}
+
+// -- Schedule: the free times depend on the treatment's length --------------------------------
+for (const choice of document.querySelectorAll("input[data-reload-slots]")) {
+  choice.addEventListener("change", () => {
+    const url = new URL(location.href);
+    url.searchParams.set("service", choice.value);
+    location.assign(url);
   });
 }
 

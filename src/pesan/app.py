@@ -45,11 +45,14 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         await broker.start(hub)
         app.state.broker, app.state.hub = broker, hub
         db.publisher = broker.publish
-        ticker = asyncio.create_task(scheduled.run_forever(db, app.state.clock, settings))
+        ticker = None
+        if settings.run_jobs:
+            ticker = asyncio.create_task(scheduled.run_forever(db, app.state.clock, settings))
         try:
             yield
         finally:
-            ticker.cancel()
+            if ticker is not None:
+                ticker.cancel()
             db.publisher = None
             await broker.stop()
             db.dispose()

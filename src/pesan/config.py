@@ -38,6 +38,7 @@ class Settings(BaseSettings):
         1800, ge=1, description="A provider answers a `scheduled` request (never after its start)."
     )
     tick_seconds: float = Field(1.0, gt=0, le=60, description="How often due work is looked for.")
+    run_jobs: bool = Field(True, description="Run the periodic work in this server process.")
     reminder_lead_minutes: int = Field(120, ge=1, le=10080)
     late_cancel_window_minutes: int = Field(120, ge=0, le=10080)
     no_show_grace_minutes: int = Field(30, ge=0, le=1440)

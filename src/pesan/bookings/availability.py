@@ -118,15 +118,12 @@ def nearest_free_starts(
     except_booking: str | None = None,
 ) -> list[datetime]:
     """The free start times closest to the one wanted (for a 409 `slot_unavailable`)."""
-    around = free_starts(
-        session,
-        profile,
-        duration,
-        max(now, wanted - timedelta(days=2)),
-        wanted + timedelta(days=7),
-        now,
-        except_booking=except_booking,
-    )
+    latest = now + timedelta(days=profile.horizon_days)
+    start = max(now, min(wanted, latest) - timedelta(days=2))
+    end = min(latest, max(wanted, now) + timedelta(days=7))
+    if end <= start:  # asked for a time beyond the horizon: look at its last week
+        end = latest
+    around = free_starts(session, profile, duration, start, end, now, except_booking=except_booking)
     nearest = sorted(around, key=lambda s: (abs(s - wanted), s))[:FREE_TIMES_OFFERED]
     return sorted(nearest)
 

@@ -62,9 +62,13 @@ def shoot(page, name):
 def shots(browser, base, tokens):
     # A booking from Emma to Made, so the chat and the dashboard have something to show.
     emma = page_for(browser, base, PHONE, "id", tokens["emma"])
+    emma.goto("/?q=Ketut")
+    emma.locator(".provider a").first.click()
+    ketut_id = emma.url.rsplit("/", 1)[1]
     emma.goto("/?q=Made")
     emma.locator(".provider a").first.click()
     profile_url = emma.url
+    made_id = profile_url.rsplit("/", 1)[1]
     emma.get_by_role("link", name="Pesan Sekarang").click()
     emma.get_by_label("Nomor kamar atau vila (hotel atau vila)").fill("Villa 3")
     emma.get_by_label("Catatan untuk penyedia").fill("Gerbang biru, parkir di depan.")
@@ -87,6 +91,10 @@ def shots(browser, base, tokens):
             customer = page_for(browser, base, size, lang, tokens["emma"])
             customer.goto(profile_url + "/book?mode=now")
             shoot(customer, f"{size_name}-{lang}-book-now")
+            if size_name == "phone":
+                customer.goto(profile_url.replace(made_id, ketut_id) + "/book?mode=scheduled")
+                customer.locator("#start_at").scroll_into_view_if_needed()
+                shoot(customer, f"{size_name}-{lang}-schedule")
             customer.goto(chat_url)
             customer.locator("body[data-live=live]").wait_for()
             shoot(customer, f"{size_name}-{lang}-chat-customer")

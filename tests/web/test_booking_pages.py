@@ -183,6 +183,7 @@ def test_each_side_sees_exactly_its_actions_and_they_work(visitor, other_visitor
     )
     assert r.status_code == 403 and r.headers["x-pesan-problem"] == "wrong_actor"
     assert _buttons(r.text) == ["Cancel"]
+    assert "Only the other side of this booking can do that." in r.text
 
     admin = make_admin()
     watcher = other_visitor

@@ -168,7 +168,12 @@ def read(
 
 
 def _card(
-    request: Request, caller: Caller, booking: BookingOut, now: datetime, policy: Policy
+    request: Request,
+    caller: Caller,
+    booking: BookingOut,
+    now: datetime,
+    policy: Policy,
+    problem: str | None = None,
 ) -> Response:
     return render(
         request,
@@ -176,6 +181,7 @@ def _card(
         caller=caller,
         booking=booking,
         zone=booking.timezone,
+        card_problem=problem,
         **card_helpers(caller, now, policy),
     )
 
@@ -228,7 +234,7 @@ def act(
             raise
         with db.reader() as session:
             booking = booking_views.get_booking(session, caller, booking_id)
-        response = _card(request, caller, booking, now, policy)
+        response = _card(request, caller, booking, now, policy, words.problem_text(problem.code))
         response.status_code = problem.status
         response.headers["X-Pesan-Problem"] = problem.code
         return response

@@ -94,6 +94,7 @@ def test_book_now_chat_and_serve_live_in_two_browsers(browser, web_server, peopl
     t_card.get_by_role("button", name="Terima", exact=True).click()
     expect(card.locator(".status-word")).to_have_text("Accepted")
     expect(c_page.locator(".msg.system .text").last).to_contain_text("Booking accepted.")
+    expect(t_page.locator(".msg.system .text").last).to_contain_text("Pesanan diterima.")
     expect(card.locator(".countdown")).to_have_count(0)
 
     # The customer's connection is cut; meanwhile the therapist writes and sets off.

@@ -73,7 +73,7 @@ def test_money_and_times_as_people_in_bali_read_them():
     assert i18n.clock(moment, "Asia/Makassar", "en") == "14:30 WITA"
     assert i18n.clock(moment, "Asia/Jakarta", "id") == "13:30 WIB"
     assert i18n.clock(moment, "Asia/Jayapura", "id") == "15:30 WIT"
-    assert i18n.clock(moment, "Europe/Paris", "en") == "07:30 Europe/Paris"
+    assert i18n.clock(moment, "Europe/Paris", "en") == "07:30 CET"
 
 
 def distinctive(source: str, target: str) -> bool:
@@ -142,50 +142,80 @@ def test_the_leak_check_would_catch_an_english_string():
     assert leaks(page, "id") == ["Requests waiting for your answer"]
 
 
-def test_lines_the_server_posts_are_shown_in_the_readers_language():
-    from pesan.web.words import SYSTEM_LINES, system_text
-
-    token = i18n.use("id")
-    try:
-        for line in SYSTEM_LINES:
-            assert system_text(line) != line, line
-        eta = "On the way, arriving about 14:30 WITA (in 15 minutes). Reason: Macet <b>"
-        assert system_text(eta) == (
-            "Dalam perjalanan, tiba sekitar 14:30 WITA (15 menit lagi). Alasan: Macet <b>"
-        )
-        assert system_text("Something else.") == "Something else."
-    finally:
-        i18n.reset(token)
-
-
-def test_the_constant_lines_are_the_ones_the_rules_post():
+def every_line_the_rules_post() -> list[str]:
+    """Each line `rules.system_message` can post, in every variant (mode, actor, outcome)."""
     from datetime import timedelta
 
     from pesan.bookings import rules
     from pesan.bookings.enums import Actor, BookingAction, BookingMode, BookingStatus
-    from pesan.web.words import ETA_LINE, SYSTEM_LINES
 
     start = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
-    facts = rules.Facts(
-        status=BookingStatus.pending,
-        mode=BookingMode.now,
-        location_kind="villa",
-        start_at=start,
-        end_at=start + timedelta(hours=1),
-        eta_at=start + timedelta(minutes=15),
-    )
-    outcome = rules.Outcome(BookingStatus.declined, ())
     policy = rules.Policy()
-
-    def line(action, actor=Actor.provider, outcome=outcome):
-        return rules.system_message(
-            action, facts, outcome, "Asia/Makassar", policy, actor=actor, now=start
+    lines = []
+    for mode in BookingMode:
+        facts = rules.Facts(
+            status=BookingStatus.pending,
+            mode=mode,
+            location_kind="villa",
+            start_at=start,
+            end_at=start + timedelta(hours=1),
+            respond_by=start - timedelta(minutes=30),
+            eta_at=start + timedelta(minutes=15),
         )
+        outcomes = [
+            rules.Outcome(BookingStatus.cancelled, ()),
+            rules.Outcome(BookingStatus.cancelled, (), late_cancellation=True),
+            rules.Outcome(BookingStatus.cancelled, (), excuse="it was not confirmed yet"),
+            rules.Outcome(
+                BookingStatus.cancelled,
+                (),
+                excuse=f"the provider is more than {policy.provider_late.seconds // 60} "
+                "minutes late",
+            ),
+        ]
+        for action in BookingAction:
+            for actor in (Actor.provider, Actor.booker, Actor.system):
+                for outcome in outcomes:
+                    if outcome.excuse and "late" in outcome.excuse and actor is not Actor.booker:
+                        continue  # only a customer cancels because the provider is late
+                    for reason in (None, "Hujan <b>deras</b>"):
+                        lines.append(
+                            rules.system_message(
+                                action,
+                                facts,
+                                outcome,
+                                "Asia/Makassar",
+                                policy,
+                                actor=actor,
+                                now=start,
+                                reason=reason,
+                            )
+                        )
+    lines.append("Others who could take this booking: Ketut, Wayan. Open the booking to book one.")
+    lines.append("Nobody else nearby is free for this booking right now; try another time.")
+    return sorted(set(lines))
 
-    assert line(BookingAction.decline) in SYSTEM_LINES
-    assert line(BookingAction.decline, Actor.system) in SYSTEM_LINES
-    assert line(BookingAction.arrived) in SYSTEM_LINES
-    assert line(BookingAction.complete) in SYSTEM_LINES
-    assert line(BookingAction.cancel, Actor.booker) in SYSTEM_LINES
-    assert line(BookingAction.cancel, Actor.provider) in SYSTEM_LINES
-    assert ETA_LINE.match(line(BookingAction.on_the_way))
+
+def test_every_line_the_server_posts_is_shown_in_the_readers_language():
+    from pesan.web.system_lines import system_text
+
+    lines = every_line_the_rules_post()
+    assert len(lines) > 20
+    token = i18n.use("id")
+    try:
+        for line in lines:
+            shown = system_text(line)
+            assert shown != line, line  # recognised, so translated
+            assert leaks(f"<p>{shown}</p>", "id") == [], shown
+            if "Reason: " in line:
+                assert shown.endswith("Alasan: Hujan <b>deras</b>")
+        accepted = next(x for x in lines if x.startswith("Booking accepted for"))
+        assert system_text(accepted).startswith(
+            "Pesanan diterima untuk Kam 26 Nov 2026, 14:00 WITA."
+        )
+        assert (
+            system_text("Something else. Booking completed.")
+            == "Something else. Booking completed."
+        )
+    finally:
+        i18n.reset(token)

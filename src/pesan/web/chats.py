@@ -127,6 +127,20 @@ def card_helpers(caller: Caller, now: datetime, policy: Policy) -> dict[str, Any
     }
 
 
+@router.get("/chat/{conversation_id}/messages/{message_id}")
+def message(
+    request: Request, conversation_id: str, message_id: str, db: Db, caller: SignedIn
+) -> Response:
+    """One message as the chat shows it (the live script asks for the server's own lines)."""
+    with db.reader() as session:
+        conversation = chat_views.get_conversation(session, caller, conversation_id)
+        found = chat_views.message_out(
+            chat_views.message_in(session, conversation_id, message_id, "messageId")
+        )
+        zone = provider_zone(session, conversation)
+    return render(request, "_message.html", caller=caller, m=found, zone=zone)
+
+
 @router.post("/chat/{conversation_id}/messages")
 def send(
     request: Request,

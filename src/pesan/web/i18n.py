@@ -6,7 +6,7 @@ so there is no .mo file to forget. Indonesian is the default.
 """
 
 import io
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -18,6 +18,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
+
+from pesan import timeutil
 
 LANGUAGES = ("id", "en")
 DEFAULT_LANGUAGE = "id"
@@ -33,6 +35,7 @@ ZONE_LABELS = {
 }
 
 _current: ContextVar[Translations | None] = ContextVar("pesan_translations", default=None)
+_language: ContextVar[str] = ContextVar("pesan_language", default=DEFAULT_LANGUAGE)
 
 
 def N_(message: str) -> str:
@@ -56,13 +59,21 @@ def translations(language: str) -> Translations:
     return Translations(buffer)
 
 
-def use(language: str) -> object:
+Used = tuple[Token[Translations | None], Token[str]]
+
+
+def use(language: str) -> Used:
     """Make `language` the one `gettext` speaks in this thread; returns a reset token."""
-    return _current.set(translations(language))
+    return (_current.set(translations(language)), _language.set(language))
 
 
-def reset(token: object) -> None:
-    _current.reset(token)  # type: ignore[arg-type]
+def reset(token: Used) -> None:
+    _current.reset(token[0])
+    _language.reset(token[1])
+
+
+def current_language() -> str:
+    return _language.get()
 
 
 def gettext(message: str) -> str:
@@ -78,7 +89,10 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 
 
 def zone_label(timezone: str) -> str:
-    return ZONE_LABELS.get(timezone, timezone)
+    """WITA for Asia/Makassar; elsewhere the zone's abbreviation now (as the server writes)."""
+    if timezone in ZONE_LABELS:
+        return ZONE_LABELS[timezone]
+    return datetime.now(ZoneInfo(timezone)).tzname() or timezone
 
 
 def money(amount: int, currency: str, language: str) -> str:
@@ -92,7 +106,7 @@ def money(amount: int, currency: str, language: str) -> str:
 def clock(moment: datetime, timezone: str, language: str) -> str:
     """ "14:30 WITA": the time in the provider's zone, with its label."""
     local = format_datetime(moment, "HH:mm", tzinfo=ZoneInfo(timezone), locale=language)
-    return f"{local} {zone_label(timezone)}"
+    return f"{local} {timeutil.zone_label(moment, timezone)}"
 
 
 def day_name(moment: datetime, timezone: str, language: str) -> str:
@@ -103,7 +117,7 @@ def day_name(moment: datetime, timezone: str, language: str) -> str:
 def day_and_clock(moment: datetime, timezone: str, language: str) -> str:
     """ "Wed 25 Nov, 14:30 WITA"."""
     local = format_datetime(moment, "EEE d MMM, HH:mm", tzinfo=ZoneInfo(timezone), locale=language)
-    return f"{local} {zone_label(timezone)}"
+    return f"{local} {timeutil.zone_label(moment, timezone)}"
 
 
 def language_name(tag: str, language: str) -> str:

@@ -15,7 +15,8 @@ from pesan.live import events
 from pesan.roles import BOOKERS, PROVIDERS, Role
 from pesan.web import i18n
 from pesan.web.session import language_of
-from pesan.web.words import js_strings, system_text
+from pesan.web.system_lines import system_text
+from pesan.web.words import js_strings
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"

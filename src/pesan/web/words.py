@@ -1,7 +1,6 @@
 """The web app's words for the domain's word lists and error codes, marked for the catalogue
 (`N_`) and translated where they are shown."""
 
-import re
 from typing import Any
 
 from pesan.bookings.enums import BookingAction, BookingStatus, LocationKind
@@ -91,41 +90,6 @@ PROBLEM = {
 FALLBACK_PROBLEM = N_("Something went wrong. Try again in a moment.")
 
 
-# The lines the server posts into a booking's chat (bookings/rules.py: system_message) are
-# stored in English; each reader sees them in their language.
-SYSTEM_LINES = {
-    "Booking declined.": N_("Booking declined."),
-    "Booking declined automatically: the provider accepted another booking at this time.": N_(
-        "Booking declined automatically: the provider accepted another booking at this time."
-    ),
-    "Arrived.": N_("Arrived."),
-    "Booking completed.": N_("Booking completed."),
-    "Booking cancelled by the customer, in time: without penalty.": N_(
-        "Booking cancelled by the customer, in time: without penalty."
-    ),
-    "Booking cancelled by the provider, in time: without penalty.": N_(
-        "Booking cancelled by the provider, in time: without penalty."
-    ),
-}
-ETA_LINE = re.compile(r"^On the way, arriving about (\d\d:\d\d \S+) \(in (\d+) minutes\)\.$")
-ETA_TEXT = N_("On the way, arriving about %(time)s (in %(minutes)s minutes).")
-REASON_MARK = " Reason: "
-REASON_TEXT = N_("Reason:")
-
-
-def system_text(content: str) -> str:
-    """A system line in the reader's language (a line we do not know stays as it is)."""
-    head, mark, reason = content.partition(REASON_MARK)
-    eta = ETA_LINE.match(head)
-    if eta:
-        text = gettext(ETA_TEXT) % {"time": eta.group(1), "minutes": eta.group(2)}
-    elif head in SYSTEM_LINES:
-        text = gettext(SYSTEM_LINES[head])
-    else:
-        return content
-    return f"{text} {gettext(REASON_TEXT)} {reason}" if mark else text
-
-
 def problem_text(code: str) -> str:
     """The catalogue's sentence for an error code (the template translates it)."""
     return PROBLEM.get(code, FALLBACK_PROBLEM)
@@ -145,7 +109,5 @@ def js_strings() -> dict[str, Any]:
         "timeUp": gettext("The time to answer is up"),
         "newRequest": gettext("New booking request"),
         "actionFailed": gettext("That did not work. Check your connection and try again."),
-        "system": {line: gettext(text) for line, text in SYSTEM_LINES.items()},
-        "eta": gettext(ETA_TEXT),
-        "reason": gettext(REASON_TEXT),
+        "bookingUpdate": gettext("Booking update"),
     }

@@ -13,21 +13,9 @@ export function t(key, values = {}) {
   return text;
 }
 
-// Lines the server posts are stored in English; show them in the reader's language.
-const systemLines = t("system");
-export function systemText(content) {
-  const at = content.indexOf(" Reason: ");
-  const head = at < 0 ? content : content.slice(0, at);
-  const eta = /^On the way, arriving about (\d\d:\d\d \S+) \(in (\d+) minutes\)\.$/.exec(head);
-  let text;
-  if (eta) text = t("eta", { time: eta[1], minutes: eta[2] });
-  else if (systemLines[head]) text = systemLines[head];
-  else return content;
-  return at < 0 ? text : `${text} ${t("reason")} ${content.slice(at + 9)}`;
-}
-
+// A short line for a message in a list (system lines are shown in full in the chat).
 export function messageText(message) {
-  if (message.isSystemMessage) return systemText(message.content);
+  if (message.isSystemMessage) return t("bookingUpdate");
   if (message.messageType === "booking") return t("newRequest");
   return message.content;
 }

@@ -20,8 +20,34 @@ function tickFor(element, read) {
   element.setAttribute("aria-label", read ? t("read") : t("sent"));
 }
 
+function place(item) {
+  if (list.querySelector(`[data-id="${CSS.escape(item.dataset.id)}"]`)) return false;
+  // keep the list in id order (ids sort by time)
+  const later = [...list.children].find((li) => li.dataset.id > item.dataset.id);
+  list.insertBefore(item, later || null);
+  const empty = document.getElementById("no-messages");
+  if (empty) empty.remove();
+  item.scrollIntoView({ block: "end" });
+  return true;
+}
+
+// The server's own lines come as the server renders them: in the reader's language.
+async function addSystemMessage(message) {
+  const response = await fetch(`/chat/${conversationId}/messages/${message.id}`, {
+    credentials: "same-origin", headers: { "x-requested-with": "pesan" },
+  });
+  if (!response.ok) return;
+  const holder = document.createElement("template");
+  holder.innerHTML = (await response.text()).trim(); // our own escaped fragment
+  place(holder.content.firstElementChild);
+}
+
 function addMessage(message) {
   if (list.querySelector(`[data-id="${CSS.escape(message.id)}"]`)) return false;
+  if (message.isSystemMessage) {
+    addSystemMessage(message);
+    return true;
+  }
   const item = document.getElementById("message-template").content.firstElementChild.cloneNode(true);
   const mine = message.senderId === me;
   item.classList.add(message.isSystemMessage ? "system" : mine ? "mine" : "theirs");
@@ -36,13 +62,7 @@ function addMessage(message) {
   const tick = item.querySelector(".tick");
   if (mine) tickFor(tick, message.read);
   else tick.remove();
-  // keep the list in id order (ids sort by time)
-  const later = [...list.children].find((li) => li.dataset.id > message.id);
-  list.insertBefore(item, later || null);
-  const empty = document.getElementById("no-messages");
-  if (empty) empty.remove();
-  item.scrollIntoView({ block: "end" });
-  return true;
+  return place(item);
 }
 
 function markMineRead(upTo) {

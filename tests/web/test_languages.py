@@ -26,6 +26,17 @@ def source_strings() -> set[str]:
     return found
 
 
+def singular(message_id: str | tuple[str, ...]) -> str:
+    return message_id if isinstance(message_id, str) else message_id[0]
+
+
+def translated(message) -> bool:
+    """Every form written: a plural entry has one text per plural form."""
+    if isinstance(message.string, tuple):
+        return all(message.string)
+    return bool(message.string)
+
+
 def catalogue(language: str):
     path = i18n.TRANSLATIONS_DIR / language / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as po:
@@ -36,10 +47,10 @@ def catalogue(language: str):
 def test_every_string_in_the_code_has_a_translation(language):
     strings = source_strings()
     assert len(strings) > 150
-    entries = {m.id: m for m in catalogue(language) if m.id}
+    entries = {singular(m.id): m for m in catalogue(language) if m.id}
     missing = sorted(strings - entries.keys())
     assert not missing, f"run scripts/translations, then translate: {missing}"
-    untranslated = sorted(s for s in strings if not entries[s].string or entries[s].fuzzy)
+    untranslated = sorted(s for s in strings if not translated(entries[s]) or entries[s].fuzzy)
     assert not untranslated, f"{language}.po lacks: {untranslated}"
     stale = sorted(entries.keys() - strings)
     assert not stale, f"{language}.po has strings the code no longer uses: {stale}"
@@ -84,7 +95,7 @@ def distinctive(source: str, target: str) -> bool:
 
 def leaks(page: str, language: str) -> list[str]:
     """Strings of the other language that show on a page meant to be in `language`."""
-    pairs = [(m.id, m.string) for m in catalogue("id") if m.id]
+    pairs = [(m.id, m.string) for m in catalogue("id") if m.id and isinstance(m.id, str)]
     text = text_of(page)
     if language == "id":
         other = [s for s, t in pairs if distinctive(s, t)]
@@ -219,3 +230,29 @@ def test_every_line_the_server_posts_is_shown_in_the_readers_language():
         )
     finally:
         i18n.reset(token)
+
+
+def test_reminders_and_proposals_are_shown_in_the_readers_language():
+    from pesan.web.system_lines import system_text
+
+    token = i18n.use("id")
+    try:
+        reminder = "Reminder: Pijat Bali with Made starts at 14:30 WITA (in 1 hour 30 minutes)."
+        assert system_text(reminder) == (
+            "Pengingat: Pijat Bali dengan Made mulai pukul 14:30 WITA (1 jam 30 menit lagi)."
+        )
+        proposal = (
+            "Proposed new time: Fri 27 Nov 2026, 10:00 WITA "
+            "(instead of Thu 26 Nov 2026, 14:00 WITA)."
+        )
+        assert system_text(proposal) == (
+            "Usulan waktu baru: Jum 27 Nov 2026, 10:00 WITA "
+            "(sebagai ganti Kam 26 Nov 2026, 14:00 WITA)."
+        )
+    finally:
+        i18n.reset(token)
+    english = i18n.use("en")
+    try:
+        assert system_text(reminder) == reminder
+    finally:
+        i18n.reset(english)

@@ -11,11 +11,13 @@ from datetime import datetime
 
 from babel.dates import format_datetime
 
-from pesan.web.i18n import N_, current_language, gettext
+from pesan.web.i18n import N_, current_language, gettext, ngettext
 
 TIME = r"(?P<time>\d\d:\d\d \S+)"
 MINUTES = r"(?P<minutes>\d+)"
 WHEN = r"(?P<when>[A-Z][a-z]{2} \d\d [A-Z][a-z]{2} \d{4}, \d\d:\d\d \S+)"
+BEFORE = r"(?P<before>[A-Z][a-z]{2} \d\d [A-Z][a-z]{2} \d{4}, \d\d:\d\d \S+)"
+SPAN = r"(?P<span>(?:\d+ hours?)?(?: ?\d+ minutes)?)"
 
 SENTENCES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(pattern), text)
@@ -118,8 +120,22 @@ SENTENCES: list[tuple[re.Pattern[str], str]] = [
             r"Nobody else nearby is free for this booking right now; try another time\.",
             N_("Nobody else nearby is free for this booking right now; try another time."),
         ),
+        (
+            rf"Proposed new time: {WHEN} \(instead of {BEFORE}\)\.",
+            N_("Proposed new time: %(when)s (instead of %(before)s)."),
+        ),
+        (
+            rf"The proposed new time was declined; the booking stays at {WHEN}\.",
+            N_("The proposed new time was declined; the booking stays at %(when)s."),
+        ),
+        (rf"New time agreed: {WHEN}\.", N_("New time agreed: %(when)s.")),
+        (
+            rf"Reminder: (?P<service>.+?) with (?P<provider>.+?) starts at {TIME} \(in {SPAN}\)\.",
+            N_("Reminder: %(service)s with %(provider)s starts at %(time)s (in %(span)s)."),
+        ),
     ]
 ]
+SPAN_PARTS = re.compile(r"^(?:(?P<hours>\d+) hours?)? ?(?:(?P<minutes>\d+) minutes)?$")
 REASON_MARK = " Reason: "
 REASON_TEXT = N_("Reason:")
 
@@ -132,6 +148,21 @@ def _when(text: str) -> str:
     except ValueError:
         return text
     return f"{format_datetime(local, 'EEE d MMM y, HH:mm', locale=current_language())} {zone}"
+
+
+def _span(text: str) -> str:
+    """ "1 hour 30 minutes" in the reader's words."""
+    found = SPAN_PARTS.match(text)
+    if not found:
+        return text
+    parts = []
+    if found["hours"]:
+        hours = int(found["hours"])
+        parts.append(ngettext("%(num)s hour", "%(num)s hours", hours) % {"num": hours})
+    if found["minutes"]:
+        minutes = int(found["minutes"])
+        parts.append(ngettext("%(num)s minute", "%(num)s minutes", minutes) % {"num": minutes})
+    return " ".join(parts) or text
 
 
 def system_text(content: str) -> str:
@@ -147,8 +178,11 @@ def system_text(content: str) -> str:
             found = pattern.match(head, position)
             if found:
                 values = found.groupdict()
-                if "when" in values:
-                    values["when"] = _when(values["when"])
+                for key in ("when", "before"):
+                    if key in values:
+                        values[key] = _when(values[key])
+                if "span" in values:
+                    values["span"] = _span(values["span"])
                 parts.append(gettext(text) % values if values else gettext(text))
                 position = found.end()
                 break

@@ -44,7 +44,7 @@ async function addSystemMessage(message) {
 
 function addMessage(message) {
   if (list.querySelector(`[data-id="${CSS.escape(message.id)}"]`)) return false;
-  if (message.isSystemMessage) {
+  if (message.isSystemMessage || message.messageType === "reschedule") {
     addSystemMessage(message);
     return true;
   }

@@ -204,3 +204,18 @@ def test_decline_keeps_the_reason_as_text(visitor, api):
     assert r.status_code == 200
     assert "&lt;b&gt;Hujan&lt;/b&gt; deras" in r.text and "<b>Hujan" not in r.text
     assert _buttons(r.text) == []
+
+
+def test_a_customer_can_ask_before_booking(visitor, api):
+    customer, provider = api.register("customer"), api.provider()
+    visitor.sign_in(customer)
+    visitor.language("en")
+    page = visitor.get(f"/providers/{provider.id}")
+    assert ">Ask a question in the chat</button>" in page.text
+    r = visitor.post(f"/providers/{provider.id}/chat")
+    assert r.status_code == 303 and r.headers["location"].startswith("/chat/")
+    chat = visitor.get(r.headers["location"])
+    assert chat.status_code == 200 and "No messages yet. Say hello!" in chat.text
+    # the same conversation the booking will use
+    booked = api.book(customer, provider)
+    assert r.headers["location"] == f"/chat/{booked['conversation']['id']}"

@@ -219,3 +219,37 @@ def test_a_customer_can_ask_before_booking(visitor, api):
     # the same conversation the booking will use
     booked = api.book(customer, provider)
     assert r.headers["location"] == f"/chat/{booked['conversation']['id']}"
+
+
+def test_a_scheduled_booking_is_moved_from_its_card(visitor, other_visitor, api):
+    customer, provider = api.register("customer"), api.provider()
+    first, later = api.slots(provider, 2)
+    booking = api.book(customer, provider, mode="scheduled", startAt=first)["booking"]
+    fragment = {"x-requested-with": "pesan"}
+    visitor.sign_in(customer)
+    visitor.language("en")
+    other_visitor.sign_in(provider)
+    other_visitor.language("en")
+    card = _card(visitor, booking["id"]).text
+    assert "Propose another time" in card
+    offered = re.findall(r'<option value="([^"]+)"', card)
+    wanted = datetime.fromisoformat(later.replace("Z", "+00:00")).isoformat()
+    assert wanted in offered
+    r = visitor.post(f"/bookings/{booking['id']}/proposals", {"start_at": wanted}, headers=fragment)
+    assert r.status_code == 200 and "Waiting for the other side to answer." in r.text
+    assert "Accept the new time" not in r.text  # the proposer does not answer themselves
+    theirs = _card(other_visitor, booking["id"]).text
+    assert _buttons(theirs)[:2] == ["Accept", "Decline"]  # the request itself, still pending
+    assert "Accept the new time" in theirs and "Keep the old time" in theirs
+    proposal = re.search(r"/proposals/([^/]+)/accept", theirs).group(1)
+    r = other_visitor.post(
+        f"/bookings/{booking['id']}/proposals/{proposal}/accept", headers=fragment
+    )
+    assert r.status_code == 200 and "Proposed new time" not in r.text
+    moved = api.client.get(f"/api/v1/bookings/{booking['id']}", headers=customer.headers).json()
+    assert moved["startAt"] == later
+    # a proposal that is gone cannot be answered twice: the card says so
+    again = other_visitor.post(
+        f"/bookings/{booking['id']}/proposals/{proposal}/accept", headers=fragment
+    )
+    assert again.status_code >= 400 and again.headers["x-pesan-problem"]

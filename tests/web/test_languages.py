@@ -120,6 +120,7 @@ def pages(api, visitor, make_admin):
         "/api/v1/providers/me/presence", headers=provider.headers, json={"presence": "available"}
     )
     answer = api.book(customer, provider)
+    api.book(customer, provider, mode="scheduled", startAt=api.slot(provider))
     conversation = answer["conversation"]["id"]
     admin = make_admin()
     signed_out = ["/", f"/providers/{provider.id}", "/signin", "/signup", "/nope"]

@@ -1,7 +1,8 @@
 """Chats: the list, one conversation with its booking cards, sending, reading, and the card
 actions (accept, decline, on the way, arrived, complete, cancel)."""
 
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -9,11 +10,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from pesan.auth import Caller
+from pesan.bookings import availability, reschedule
 from pesan.bookings import service as bookings
 from pesan.bookings import views as booking_views
-from pesan.bookings.enums import BookingAction
+from pesan.bookings.enums import BookingAction, BookingMode, ProposalStatus
 from pesan.bookings.rules import Policy
-from pesan.bookings.schemas import BookingOut
+from pesan.bookings.schemas import BookingOut, ProposalOut, SlotOut
 from pesan.chat import service as chat
 from pesan.chat import views as chat_views
 from pesan.chat.schemas import ConversationOut, MessageOut, SendMessageIn
@@ -93,8 +95,9 @@ def conversation_page(
         messages = _history(session, caller, conversation)
         booked = booking_views.bookings_in_conversation(session, caller, conversation_id)
         zone = provider_zone(session, conversation)
-    active = [b for b in booked if b.status in ("pending", "accepted", "on_the_way", "arrived")]
-    pinned = active or booked[:1]
+        active = [b for b in booked if b.status in ("pending", "accepted", "on_the_way", "arrived")]
+        pinned = active or booked[:1]
+        moves = moves_for(session, caller, pinned, now)
     return render(
         request,
         "chat.html",
@@ -107,7 +110,7 @@ def conversation_page(
         zone=zone,
         zone_name=zone_label(zone),
         read_only=caller.id not in {p.id for p in conversation.participants},
-        **card_helpers(caller, now, policy_of(settings)),
+        **card_helpers(caller, now, policy_of(settings), moves),
     )
 
 
@@ -117,8 +120,47 @@ def helpers_for(request: Request, caller: Caller) -> dict[str, Any]:
     return card_helpers(caller, state.clock.now(), policy_of(state.settings))
 
 
-def card_helpers(caller: Caller, now: datetime, policy: Policy) -> dict[str, Any]:
+MOVE_DAYS = 7
+
+
+@dataclass
+class Moves:
+    """For each booking card: its open proposal to move it, and the free times to propose."""
+
+    proposals: dict[str, ProposalOut] = field(default_factory=dict)
+    slots: dict[str, list[SlotOut]] = field(default_factory=dict)
+
+
+def moves_for(session: Any, caller: Caller, shown: list[BookingOut], now: datetime) -> Moves:
+    moves = Moves()
+    for booking in shown:
+        if booking.mode != BookingMode.scheduled or booking.status not in reschedule.MOVABLE:
+            continue
+        if cards.actor_of(booking, caller) is None:
+            continue  # an admin watching moves nothing
+        for proposal in reschedule.list_proposals(session, caller, booking.id):
+            if proposal.status == ProposalStatus.pending:
+                moves.proposals[booking.id] = proposal
+        free = availability.availability(
+            session,
+            booking.provider_id,
+            booking.service_id,
+            now,
+            now + timedelta(days=MOVE_DAYS),
+            now,
+        )
+        moves.slots[booking.id] = [s for s in free.items if s.start_at != booking.start_at]
+    return moves
+
+
+def card_helpers(
+    caller: Caller, now: datetime, policy: Policy, moves: Moves | None = None
+) -> dict[str, Any]:
+    moves = moves or Moves()
     return {
+        "open_proposal": lambda b: moves.proposals.get(b.id),
+        "move_slots": lambda b: moves.slots.get(b.id, []),
+        "viewer_actor": lambda b: cards.actor_of(b, caller),
         "actions_for": lambda b: cards.actions_for(b, caller, now, policy),
         "respond_by": cards.respond_by,
         "status_label": cards.status_label,
@@ -189,6 +231,9 @@ def _card(
     policy: Policy,
     problem: str | None = None,
 ) -> Response:
+    db = request.app.state.db
+    with db.reader() as session:
+        moves = moves_for(session, caller, [booking], now)
     return render(
         request,
         "_booking_card.html",
@@ -196,7 +241,7 @@ def _card(
         booking=booking,
         zone=booking.timezone,
         card_problem=problem,
-        **card_helpers(caller, now, policy),
+        **card_helpers(caller, now, policy, moves),
     )
 
 
@@ -212,6 +257,85 @@ def card(
     with db.reader() as session:
         booking = booking_views.get_booking(session, caller, booking_id)
     return _card(request, caller, booking, now, policy_of(settings))
+
+
+def _after_change(
+    request: Request, caller: Caller, booking_id: str, now: datetime, settings: Any
+) -> Response:
+    """The card again for the page's script; the chat for a plain form."""
+    with request.app.state.db.reader() as session:
+        booking = booking_views.get_booking(session, caller, booking_id)
+    if wants_fragment(request):
+        return _card(request, caller, booking, now, policy_of(settings))
+    return see_other(f"/chat/{booking.conversation_id}#booking-{booking.id}")
+
+
+def _refused(
+    request: Request,
+    caller: Caller,
+    booking_id: str,
+    now: datetime,
+    settings: Any,
+    problem: Problem,
+) -> Response:
+    if not wants_fragment(request):
+        raise problem
+    with request.app.state.db.reader() as session:
+        booking = booking_views.get_booking(session, caller, booking_id)
+    response = _card(
+        request, caller, booking, now, policy_of(settings), words.problem_text(problem.code)
+    )
+    response.status_code = problem.status
+    response.headers["X-Pesan-Problem"] = problem.code
+    return response
+
+
+@router.post("/bookings/{booking_id}/proposals")
+def propose(
+    request: Request,
+    booking_id: str,
+    db: Db,
+    caller: SignedIn,
+    now: Now,
+    settings: AppSettings,
+    start_at: Annotated[datetime, Form()],
+) -> Response:
+    """Propose another time for a scheduled booking (the other side answers in the chat)."""
+    try:
+        with db.transaction() as session:
+            reschedule.propose(session, caller, booking_id, start_at, now)
+    except Problem as problem:
+        return _refused(request, caller, booking_id, now, settings, problem)
+    return _after_change(request, caller, booking_id, now, settings)
+
+
+@router.post("/bookings/{booking_id}/proposals/{proposal_id}/{answer}")
+def answer_proposal(
+    request: Request,
+    booking_id: str,
+    proposal_id: str,
+    answer: str,
+    db: Db,
+    caller: SignedIn,
+    now: Now,
+    settings: AppSettings,
+) -> Response:
+    if answer not in ("accept", "decline"):
+        return error_page(request, 404, "not_found")
+    try:
+        with db.transaction() as session:
+            reschedule.answer(
+                session,
+                caller,
+                booking_id,
+                proposal_id,
+                accept=answer == "accept",
+                now=now,
+                policy=policy_of(settings),
+            )
+    except Problem as problem:
+        return _refused(request, caller, booking_id, now, settings, problem)
+    return _after_change(request, caller, booking_id, now, settings)
 
 
 ACTIONS = {a.value: a for a in words.ACTION}

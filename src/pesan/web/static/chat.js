@@ -190,6 +190,8 @@ document.addEventListener("pesan:event", (event) => {
   const frame = event.detail;
   const data = frame.data || {};
   if (frame.type === "message.created" && data.conversationId === conversationId) {
+    // a proposal to move a booking, or its answer, changes what the card offers
+    if (data.bookingId && data.messageType !== "booking") refreshCard(data.bookingId);
     if (addMessage(data) && data.senderId !== me) {
       typingLine.hidden = true;
       markRead();

@@ -98,6 +98,13 @@ class PasswordHashing:
             self._pool, verify_password, password_hash, password
         )
 
+    # For code already on a worker thread (the web pages): wait here, hash over there.
+    def hash_blocking(self, password: str) -> str:
+        return self._pool.submit(hash_password, password).result()
+
+    def verify_blocking(self, password_hash: str | None, password: str) -> bool:
+        return self._pool.submit(verify_password, password_hash, password).result()
+
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()

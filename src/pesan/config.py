@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     no_show_grace_minutes: int = Field(30, ge=0, le=1440)
     provider_late_minutes: int = Field(30, ge=0, le=1440)
     admin_password: str | None = Field(None, description="For `pesan admin create`.")
+    # Web app
+    secret_key: str | None = Field(
+        None,
+        min_length=16,
+        description="Signs the web app's CSRF cookie; set it when several processes serve. "
+        "Default: made once and kept in data_dir (embedded) or made per process.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,5 +1,6 @@
 """Accounts: register, sign in, sign out, and admins made from the command line."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -8,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from pesan.accounts.models import User
 from pesan.auth import hash_password, issue_token, revoke_token
+from pesan.db import Database
 from pesan.errors import Conflict, NotFound, Unauthorized
 from pesan.ids import new_id
 from pesan.live.events import create_counter
@@ -90,6 +92,19 @@ def start_session(session: Session, user_id: str) -> tuple[str, User]:
     if user.disabled_at is not None:  # disabled while the password was being checked
         raise Unauthorized("This account is disabled.", code="account_disabled")
     return issue_token(session, user.id), user
+
+
+def sign_in(
+    db: Database, check_password: Callable[[str | None, str], bool], *, email: str, password: str
+) -> tuple[str, User]:
+    """Sign-in from a worker thread: a read, the password check with no transaction open (see
+    PasswordHashing), then a short write. The API's route does the same steps, awaiting."""
+    with db.reader() as session:
+        candidate = sign_in_candidate(session, email)
+    ok = check_password(candidate.password_hash if candidate else None, password)
+    user_id = check_sign_in(candidate, ok).user_id
+    with db.transaction() as session:
+        return start_session(session, user_id)
 
 
 def logout(session: Session, token: str) -> None:

@@ -5,7 +5,9 @@ block ends and rolls back if it raises. Work registered with `after_commit(sessi
 runs only once the commit succeeded (live-event publishing uses it).
 """
 
+import asyncio
 import logging
+import queue
 import sqlite3
 import threading
 from collections import deque
@@ -33,6 +35,7 @@ from sqlalchemy.types import TypeDecorator
 from pesan.timeutil import as_utc
 
 log = logging.getLogger("pesan.db")
+T = TypeVar("T")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -169,6 +172,8 @@ class Database:
         # instead of polling in SQLite's busy handler (which sleeps and backs off, up to
         # 100 ms a try). Other processes (the CLI) still meet the busy timeout.
         self._write_lock = FairLock() if self.dialect == "sqlite" else None
+        self._group: GroupWriter | None = None
+        self._group_lock = threading.Lock()
         self._writer = sessionmaker(
             bind=self.engine.execution_options(pesan_write=True), expire_on_commit=False
         )
@@ -221,8 +226,109 @@ class Database:
             session.rollback()
             session.close()
 
+    async def write(self, work: Callable[[Session], T]) -> T:
+        """Run `work(session)` in a write transaction, from the event loop.
+
+        On SQLite the work joins the group writer's queue: one thread runs the waiting jobs
+        back to back in one transaction (group commit), each in its own savepoint, and
+        answers each only once that transaction committed. Elsewhere it is an ordinary
+        transaction on a worker thread.
+        """
+        if self._write_lock is None:
+            from starlette.concurrency import run_in_threadpool
+
+            def alone() -> T:
+                with self.transaction() as session:
+                    return work(session)
+
+            return await run_in_threadpool(alone)
+        with self._group_lock:
+            if self._group is None:
+                self._group = GroupWriter(self)
+        return await self._group.submit(work)
+
     def dispose(self) -> None:
+        if self._group is not None:
+            self._group.stop()
+            self._group = None
         self.engine.dispose()
+
+
+_Job = tuple[Callable[[Session], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+
+
+class GroupWriter:
+    """One thread that runs SQLite write jobs many to a transaction (group commit).
+
+    A job's savepoint keeps a failing job from taking the others with it: its writes and its
+    buffered events are undone, and it alone gets the exception. If the commit fails, every
+    job of the batch does. Nothing is answered before the commit, so an answer still means
+    the write is stored.
+    """
+
+    MAX_BATCH = 64
+
+    def __init__(self, db: "Database") -> None:
+        self.db = db
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="pesan-group-writer", daemon=True)
+        self.thread.start()
+
+    async def submit(self, work: Callable[[Session], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self.jobs.put((work, loop, future))
+        return await future
+
+    def stop(self) -> None:
+        self.jobs.put(None)
+
+    def _run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            batch = [job]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    more = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._commit(batch)
+                    return
+                batch.append(more)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Job]) -> None:
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        try:
+            with self.db.transaction() as session:
+                for work, _, _ in batch:
+                    pending = session.info.setdefault("pending_events", [])
+                    mark = len(pending)
+                    try:
+                        with session.begin_nested():  # its writes are flushed on leaving
+                            value = work(session)
+                    except Exception as exc:
+                        del session.info.setdefault("pending_events", [])[mark:]
+                        outcomes.append((None, exc))
+                    else:
+                        outcomes.append((value, None))
+        except Exception as failed:
+            outcomes = [(None, failed) for _ in batch]
+        for (_, loop, future), (value, error) in zip(batch, outcomes, strict=True):
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_settle, future, value, error)
+
+
+def _settle(future: "asyncio.Future[Any]", value: Any, exc: BaseException | None) -> None:
+    if future.done():  # the request went away meanwhile
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(value)
 
 
 @event.listens_for(Session, "after_commit")
@@ -232,9 +338,6 @@ def _mark_committed(session: Session) -> None:
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault("after_commit", []).append(callback)
-
-
-T = TypeVar("T")
 
 
 def insert_or_existing(session: Session, row: T, existing: Callable[[], T | None]) -> T:

@@ -72,11 +72,12 @@ def list_messages(
     response_model=MessageOut,
     responses={200: {"model": MessageOut, "description": "A repeat of a clientMessageId."}},
 )
-def send_message(
+async def send_message(
     conversation_id: str, body: SendMessageIn, caller: CurrentUser, db: Db
 ) -> Response:
-    with db.transaction() as session:
-        posted = service.send_message(session, caller, conversation_id, body)
+    posted = await db.write(
+        lambda session: service.send_message(session, caller, conversation_id, body)
+    )
     if posted.created:
         metrics.MESSAGES_SENT.labels(type=posted.message.message_type).inc()
     # Already a MessageOut: answered as is, without FastAPI validating it a second time.

@@ -12,6 +12,8 @@ from typing import Any
 
 os.environ.setdefault("PESAN_ARGON2_TIME_COST", "1")
 os.environ.setdefault("PESAN_ARGON2_MEMORY_KIB", "64")
+# Throttling is tested on apps of its own; the rest of the suite signs in freely.
+os.environ.setdefault("PESAN_LIMITS_ENABLED", "false")
 
 import psycopg
 import pytest
@@ -27,6 +29,7 @@ get_settings.cache_clear()
 
 PG_ADMIN_URL = os.environ.get("PESAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PESAN_TEST_REDIS", "redis://127.0.0.1:6379/0")
+PG_SESSION_TIMEZONE = "Asia/Makassar"
 IN_CI = bool(os.environ.get("CI"))
 BACKENDS = os.environ.get("PESAN_TEST_BACKENDS", "sqlite,postgresql").split(",")
 
@@ -51,6 +54,8 @@ def create_pg_database() -> PgDatabase:
     name = f"pesan_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        # A server east of UTC, as in Bali: pesan must not depend on the session's zone.
+        conn.execute(f"ALTER DATABASE \"{name}\" SET timezone = '{PG_SESSION_TIMEZONE}'")
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     return PgDatabase(url=f"{base}/{name}", name=name)
 

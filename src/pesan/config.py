@@ -2,10 +2,23 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _rate_limit(value: str) -> str:
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a limit such as 20/minute") from None
+    return value
+
+
+RateLimit = Annotated[str, AfterValidator(_rate_limit)]
 
 
 class Settings(BaseSettings):
@@ -33,6 +46,22 @@ class Settings(BaseSettings):
     ws_poll_seconds: float = Field(15.0, gt=0)
     min_free_disk_mb: int = Field(200, ge=0)
     admin_password: str | None = Field(None, description="For `pesan admin create`.")
+    # Time limits on the database, so no request waits more than a few seconds.
+    db_statement_timeout_seconds: float = Field(5.0, gt=0)
+    db_lock_timeout_seconds: float = Field(3.0, gt=0)  # SQLite: its busy timeout
+    db_connect_timeout_seconds: float = Field(3.0, gt=0)
+    db_pool_timeout_seconds: float = Field(5.0, gt=0)
+    # Request size: a JSON body over this answers 413; a WebSocket frame over the other closes it.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    ws_max_frame_bytes: int = Field(64 * 1024, ge=1024)
+    # Throttling, in the `limits` library's notation ("20/minute", "5 per 10 seconds").
+    limits_enabled: bool = True
+    limit_login_account: RateLimit = "10/minute"
+    limit_login_address: RateLimit = "60/minute"
+    limit_register: RateLimit = "20/hour"
+    limit_send: RateLimit = "60/minute"
+    limit_book: RateLimit = "10/minute"
+    limit_typing: RateLimit = "60/minute"
 
     @property
     def resolved_database_url(self) -> str:

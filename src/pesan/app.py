@@ -34,7 +34,7 @@ API_PREFIX = "/api/v1"
 
 def create_app(settings: Settings | None = None, *, check_schema: bool = True) -> FastAPI:
     settings = settings or get_settings()
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, settings.db_timeouts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -118,6 +118,9 @@ async def _prune_events(db: Database, retention_days: int) -> None:
             removed = await run_in_threadpool(prune)
             if removed:
                 log.info("pruned %d events older than %d days", removed, retention_days)
-        except Exception:
-            log.exception("pruning events failed")
+        except Exception as exc:
+            if errors.is_database_outage(exc):
+                log.warning("pruning events skipped: %s", errors.outage_summary(exc))
+            else:
+                log.exception("pruning events failed")
         await asyncio.sleep(3600)

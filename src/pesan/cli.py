@@ -1,5 +1,6 @@
 """The `pesan` command: serve, db, doctor, demo, admin. Configuration comes from PESAN_*."""
 
+import ipaddress
 import sys
 from typing import Annotated
 
@@ -163,8 +164,9 @@ def doctor() -> None:
         if broker is not None:
             broker.close_sync()
     for r in results:
-        line = f"{'OK  ' if r.ok else 'FAIL'} {r.name:<8} {r.detail}"
-        if not r.ok and r.fix:
+        level = "FAIL" if not r.ok else "WARN" if r.warning else "OK  "
+        line = f"{level} {r.name:<8} {r.detail}"
+        if (not r.ok or r.warning) and r.fix:
             line += f"  -> fix: {r.fix}"
         typer.echo(line)
     if not all(r.ok for r in results):
@@ -172,10 +174,23 @@ def doctor() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Load a small Bali marketplace to click through (running it again changes nothing)."""
+def demo(
+    force: Annotated[
+        bool, typer.Option("--force", help="Load it even if the server listens beyond loopback.")
+    ] = False,
+) -> None:
+    """Load a small Bali marketplace to click through (running it again changes nothing).
+    Its accounts share a published password, so it refuses a server reachable from outside."""
     from pesan import demo as demo_data
 
+    host = get_settings().host
+    if not force and not is_loopback(host):
+        _fail(
+            f"refusing to load the demo: PESAN_HOST={host} listens beyond this machine and every "
+            "demo account's password is public. Use PESAN_HOST=127.0.0.1, or --force on a "
+            "server nobody else can reach.",
+            code=2,
+        )
     db = _ready_database("load the demo")
     try:
         created = demo_data.load(db)
@@ -224,6 +239,15 @@ def admin_create(
     finally:
         db.dispose()
     typer.echo(f"admin {email} created (id {user_id})")
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve anywhere
 
 
 def _config_problem(exc: ValidationError) -> str:

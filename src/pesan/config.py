@@ -2,10 +2,13 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from pesan.db import Timeouts
 
 
 def _rate_limit(value: str) -> str:
@@ -68,6 +71,17 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalise_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'pesan.sqlite3').resolve()}"
+
+    @property
+    def db_timeouts(self) -> "Timeouts":
+        from pesan.db import Timeouts
+
+        return Timeouts(
+            statement=self.db_statement_timeout_seconds,
+            lock=self.db_lock_timeout_seconds,
+            connect=self.db_connect_timeout_seconds,
+            pool=self.db_pool_timeout_seconds,
+        )
 
     @property
     def is_embedded(self) -> bool:

@@ -28,7 +28,7 @@ from pesan import metrics
 from pesan.auth import Caller, caller_for_token
 from pesan.config import Settings
 from pesan.db import Database
-from pesan.errors import Problem
+from pesan.errors import Problem, is_database_outage, outage_summary
 from pesan.live import events
 from pesan.live.events import Event
 from pesan.live.models import UserEvent, UserEventCounter
@@ -39,6 +39,9 @@ router = APIRouter(tags=["live"])
 CLOSE_AUTH_FAILED = 4401
 CLOSE_AUTH_TIMEOUT = 4408
 CLOSE_TOO_SLOW = 1013
+CLOSE_TRY_AGAIN = 1013  # the database is unavailable: reconnect and resume shortly
+CLOSE_SERVER_ERROR = 1011
+CLOSE_TOO_BIG = 1009
 SESSION_COOKIE = "pesan_session"
 REPLAY_PAGE = 500
 TYPING_EVERY_SECONDS = 1.0
@@ -272,7 +275,20 @@ async def _authenticate(websocket: WebSocket, db: Database, timeout: float) -> t
     except Problem:
         await websocket.close(code=CLOSE_AUTH_FAILED, reason="invalid token")
         raise PermissionError("bad token") from None
+    except Exception as exc:
+        code, reason = _close_for(exc)
+        await websocket.close(code=code, reason=reason)
+        raise PermissionError("no answer from the database") from None
     return caller, frame.get("lastEventId")
+
+
+def _close_for(exc: BaseException) -> tuple[int, str]:
+    """The close code for a failure on our side, with its one log line."""
+    if is_database_outage(exc):
+        log.warning("websocket closed, database unavailable: %s", outage_summary(exc))
+        return CLOSE_TRY_AGAIN, "database unavailable; reconnect and resume"
+    log.error("websocket failed", exc_info=exc)
+    return CLOSE_SERVER_ERROR, "server error; reconnect and resume"
 
 
 def _same_origin(websocket: WebSocket) -> bool:
@@ -303,12 +319,13 @@ async def live_events(websocket: WebSocket) -> None:
     )
     reader = asyncio.create_task(connection.read(hub))
     poller = asyncio.create_task(_poll(connection, settings.ws_poll_seconds))
+    close = (1000, "")
     try:
         done, _ = await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             exc = task.exception()
             if exc is not None and not isinstance(exc, WebSocketDisconnect):
-                log.warning("websocket for %s ended: %r", caller.id, exc)
+                close = _close_for(exc)
     finally:
         hub.remove(connection)
         for task in (pump, reader, poller):
@@ -317,7 +334,7 @@ async def live_events(websocket: WebSocket) -> None:
             with contextlib.suppress(BaseException):
                 await task
         with contextlib.suppress(Exception):
-            await websocket.close()
+            await websocket.close(code=close[0], reason=close[1])
 
 
 async def _poll(connection: Connection, every: float) -> None:

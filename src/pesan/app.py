@@ -25,6 +25,7 @@ from pesan.live.ws import router as ws_router
 from pesan.middleware import RequestMiddleware
 from pesan.providers.routes import router as providers_router
 from pesan.schemas import ProblemOut, problem_responses
+from pesan.throttle import Throttle
 from pesan.timeutil import utcnow
 
 log = logging.getLogger("pesan.app")
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             pruner.cancel()
             db.publisher = None
             await broker.stop()
+            app.state.throttle.close()
             db.dispose()
 
     app = FastAPI(
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.throttle = Throttle(settings)
     app.state.broker = None
     app.state.hub = None
 
@@ -81,7 +84,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.include_router(api)
     app.include_router(ops.router, responses=problem_responses(401, 422))
     errors.install(app)
-    app.add_middleware(RequestMiddleware)
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     _publish_problem_schema(app)
     return app
 

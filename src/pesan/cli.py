@@ -90,6 +90,8 @@ def serve(
         proxy_headers=True,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_ping_interval_seconds,
+        ws_max_size=settings.ws_max_frame_bytes,
+        server_header=False,  # no "Server: uvicorn": nothing to tell an attacker
     )
 
 

@@ -90,10 +90,12 @@ def make_engine(url: str, timeouts: Timeouts = PATIENT) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # In memory: one connection per thread, no pool to wait for.
+        memory = make_url(url).database in (None, "", ":memory:")
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": _busy_seconds(timeouts)},
-            pool_timeout=timeouts.pool,
+            **({} if memory else {"pool_timeout": timeouts.pool}),
         )
         _configure_sqlite(engine, timeouts)
         return engine

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pesan import metrics
 from pesan.logs import request_id_var
 
 log = logging.getLogger("pesan.errors")
@@ -192,6 +193,7 @@ def install(app: FastAPI) -> None:
     async def _outage(request: Request, exc: Exception) -> JSONResponse:
         if not is_database_outage(exc):
             raise exc  # another database error (a constraint): not an outage
+        metrics.DATABASE_UNAVAILABLE.inc()
         log.warning(
             "database unavailable on %s %s: %s",
             request.method,
@@ -217,6 +219,7 @@ def install(app: FastAPI) -> None:
             405: "method_not_allowed",
             401: "not_authenticated",
             403: "forbidden",
+            413: "payload_too_large",
         }.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
         headers = dict(exc.headers) if exc.headers else None

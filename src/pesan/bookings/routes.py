@@ -13,9 +13,11 @@ from pesan.bookings.schemas import (
     OnTheWayIn,
     ReasonIn,
 )
-from pesan.deps import CurrentUser, Db
+from pesan.deps import CurrentUser, Db, Throttler
 from pesan.errors import Problem
-from pesan.schemas import Limit, Page
+from pesan.schemas import Limit as PageLimit
+from pesan.schemas import Page, problem_responses
+from pesan.throttle import Limit
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])
 
@@ -30,17 +32,19 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
-@router.post("", status_code=201, response_model=BookNowOut)
+@router.post("", status_code=201, response_model=BookNowOut, responses=problem_responses(429))
 def book_now(
     body: BookNowIn,
     caller: CurrentUser,
     db: Db,
     response: Response,
+    throttle: Throttler,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> BookNowOut:
     """Book Now: the booking, its conversation, the booking message and the admin notification,
     made in one transaction. A retry with the same Idempotency-Key and body answers the first
     booking again, with the header `Idempotent-Replayed: true`."""
+    throttle.hit(Limit.book, caller.id)
     try:
         with db.transaction() as session:
             result = service.book_now(session, caller, body, idempotency_key)
@@ -61,7 +65,7 @@ def list_bookings(
     caller: CurrentUser,
     db: Db,
     status: BookingStatus | None = None,
-    limit: Limit = 50,
+    limit: PageLimit = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[BookingOut]:
     """The caller's bookings as booker or provider (an admin's: all), newest first."""

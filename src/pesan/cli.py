@@ -2,6 +2,7 @@
 
 import ipaddress
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,7 +21,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-db_app = typer.Typer(help="The database schema: upgrade, check, current.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database: upgrade, check, current, backup, restore.", no_args_is_help=True
+)
 admin_app = typer.Typer(help="Admin accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
@@ -143,6 +146,49 @@ def db_current() -> None:
     finally:
         db.dispose()
     typer.echo(f"database: {current or 'none'}; code: {migrate.head_revision()}")
+
+
+@db_app.command("backup")
+def db_backup(
+    path: Annotated[Path, typer.Argument(help="A new file to write the backup to.")],
+) -> None:
+    """A consistent copy of the database while the server runs (SQLite online backup;
+    PostgreSQL pg_dump, or the command to run where it is not installed)."""
+    from pesan import backup
+
+    try:
+        outcome = backup.backup(get_settings().resolved_database_url, path)
+    except backup.BackupError as exc:
+        _fail(f"backup failed: {exc}")
+        return
+    typer.echo(outcome.message)
+    if not outcome.done:
+        raise typer.Exit(1)
+
+
+@db_app.command("restore")
+def db_restore(
+    path: Annotated[Path, typer.Argument(help="A backup made by `pesan db backup`.")],
+) -> None:
+    """Restore a backup into an empty database (PESAN_DATABASE_URL), then check its schema."""
+    from pesan import backup
+
+    db = _database()
+    try:
+        outcome = backup.restore(db, path)
+        if outcome.done:
+            state = migrate.inspect_schema(db.engine)
+            outcome.message += f"; schema at revision {state.current}"
+            if not state.at_head:
+                outcome.message += f" (run `{migrate.FIX_COMMAND}` to reach {state.head})"
+    except backup.BackupError as exc:
+        _fail(f"restore failed: {exc}")
+        return
+    finally:
+        db.dispose()
+    typer.echo(outcome.message)
+    if not outcome.done:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -65,6 +65,7 @@ class Server:
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = ""  # what it wrote to stderr, once stopped
         self.process = subprocess.Popen(
             [PESAN, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=env,
@@ -111,7 +112,9 @@ class Server:
                 self.process.kill()
                 self.process.wait(timeout=10)
         for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
+            if stream is not None and not stream.closed:
+                if stream is self.process.stderr:
+                    self.log += stream.read()
                 stream.close()
 
 

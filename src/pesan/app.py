@@ -77,7 +77,10 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.state.broker = None
     app.state.hub = None
 
-    api = APIRouter(prefix=API_PREFIX, responses=problem_responses(400, 401, 403, 404, 409, 422))
+    # Any route may meet a body over the limit (413) or a database outage (503).
+    api = APIRouter(
+        prefix=API_PREFIX, responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
+    )
     for router in (accounts_router, providers_router, bookings_router, chat_router, admin_router):
         api.include_router(router)
     api.include_router(ws_router)

@@ -355,3 +355,25 @@ def test_signing_out_closes_that_tokens_sockets_4401(client: TestClient, api: Ap
         assert closed.value.code == 4401
         staying.send_text(json.dumps({"type": "ping"}))
         assert staying.receive_json() == {"type": "pong"}
+
+
+def test_limits_and_outages_are_documented_in_openapi(client: TestClient) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+    paths = document["paths"]
+    for path, item in paths.items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for method, operation in item.items():
+            for status in ("413", "503"):
+                content = operation["responses"][status]["content"]
+                assert "application/problem+json" in content, (method, path, status)
+    throttled = [
+        ("post", "/api/v1/auth/login"),
+        ("post", "/api/v1/auth/register"),
+        ("post", "/api/v1/bookings"),
+        ("post", "/api/v1/conversations/{conversation_id}/messages"),
+    ]
+    for method, path in throttled:
+        assert "429" in paths[path][method]["responses"], path
+    amount = document["components"]["schemas"]["Money"]["properties"]["amount"]
+    assert amount["maximum"] == 10**15 and amount["minimum"] == 0

@@ -201,3 +201,14 @@ def test_demo_loads_beyond_loopback_only_when_forced_and_doctor_warns(
     assert doctor.returncode == 0, doctor.stdout
     warning = next(line for line in doctor.stdout.splitlines() if line.startswith("WARN demo"))
     assert "admin@example.com" in warning and "fix:" in warning
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    internal = {"argon2_time_cost", "argon2_memory_kib"}  # lowered only by the test suite
+    missing = [
+        f"PESAN_{name.upper()}"
+        for name in Settings.model_fields
+        if name not in internal and f"`PESAN_{name.upper()}`" not in readme
+    ]
+    assert missing == []

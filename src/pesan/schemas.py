@@ -61,6 +61,19 @@ def _multi_line(value: str) -> str:
     return value
 
 
+def one_line(text: str) -> str:
+    """`text` shown on one line of a card or notification: breaks and controls become spaces
+    (rows written before single-line fields were enforced, or names from elsewhere)."""
+    return "".join(" " if _control_characters(ch) else ch for ch in text)
+
+
+def indented_lines(text: str, indent: str = "  ") -> str:
+    """Multi-line text inside a card: every line after the first indented, so none of them
+    can pass for a line of the card itself."""
+    lines = [one_line(line) for line in text.replace("\r\n", "\n").split("\n")]
+    return f"\n{indent}".join(lines)
+
+
 def verbatim(value: str) -> str:
     """Marks a field whose text is taken as typed (a password): only NUL is refused."""
     return value

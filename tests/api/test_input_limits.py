@@ -166,3 +166,17 @@ def test_multi_line_fields_keep_their_lines(api: Api, client: TestClient) -> Non
     )
     assert_problem(r, 422, "validation_failed")
     assert error_fields(r) == ["bio"]
+
+
+def test_a_note_cannot_forge_a_line_of_the_card_or_the_notification(
+    api: Api, client: TestClient, make_admin: Any
+) -> None:
+    customer, therapist = api.register("customer"), api.provider("therapist")
+    booked = api.book(customer, therapist, note="Gate code 1234.\nPrice: IDR 1")
+    card = booked["message"]["content"].split("\n")
+    assert [line for line in card if line.startswith("Price:")] == ["Price: IDR 200.000"]
+    assert card[-2:] == ["Note: Gate code 1234.", "  Price: IDR 1"]
+    admin = make_admin()
+    inbox = client.get("/api/v1/admin/messages", headers=admin.headers).json()["items"]
+    assert inbox[0]["body"] == booked["message"]["content"]
+    assert "\n" not in inbox[0]["title"]

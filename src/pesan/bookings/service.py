@@ -27,7 +27,7 @@ from pesan.live import events
 from pesan.providers import service as providers
 from pesan.providers.models import ProviderProfile, Service
 from pesan.roles import BOOKERS
-from pesan.schemas import Money
+from pesan.schemas import Money, indented_lines, one_line
 from pesan.timeutil import utcnow
 
 
@@ -159,7 +159,7 @@ def book_now(
     admin.notify(
         session,
         kind="booking.created",
-        title=f"New booking: {booking.customer_name} → {booking.provider_name}",
+        title=one_line(f"New booking: {booking.customer_name} → {booking.provider_name}"),
         body=message.content,
         booking_id=booking.id,
         conversation_id=conversation.id,
@@ -226,30 +226,35 @@ def _insert_claiming(
 
 
 def describe_request(booking: Booking, timezone: str) -> str:
-    """The booking card's text, with the time in the provider's zone."""
+    """The booking card's text, with the time in the provider's zone.
+
+    Each line is `Label: value` and no value can make a line of its own: one-line values are
+    kept to one line, and a note's own lines are indented under `Note:`.
+    """
     local = booking.start_at.astimezone(ZoneInfo(timezone))
     when = (
         "as soon as possible"
         if booking.mode == "now"
         else local.strftime(f"%a %d %b %Y %H:%M ({timezone})")
     )
+    room, address = booking.location_room or "", booking.location_address or ""
     where = {
         "place": "at the place",
-        "hotel": f"hotel room {booking.location_room}",
-        "villa": f"villa room {booking.location_room}",
-        "home": f"home: {booking.location_address}",
+        "hotel": f"hotel room {one_line(room)}",
+        "villa": f"villa room {one_line(room)}",
+        "home": f"home: {one_line(address)}",
     }[booking.location_kind]
     price = f"{booking.currency} {booking.price_amount:,}".replace(",", ".")
     parts = [
-        f"Booking request: {booking.service_name} ({booking.duration_minutes} min)",
+        f"Booking request: {one_line(booking.service_name)} ({booking.duration_minutes} min)",
         f"When: {when}",
         f"Where: {where}",
         f"Price: {price}",
     ]
     if booking.guest_name:
-        parts.append(f"Guest: {booking.guest_name}")
+        parts.append(f"Guest: {one_line(booking.guest_name)}")
     if booking.note:
-        parts.append(f"Note: {booking.note}")
+        parts.append(f"Note: {indented_lines(booking.note)}")
     return "\n".join(parts)
 
 

@@ -91,6 +91,7 @@ def serve(
         workers=workers,
         log_config=None,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_ping_interval_seconds,
         ws_max_size=settings.ws_max_frame_bytes,

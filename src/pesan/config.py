@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="Redis for live events across processes.")
     host: str = "127.0.0.1"
     port: int = 8000
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxies whose X-Forwarded-For is trusted for the client's address.",
+    )
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
     token_ttl_days: int = Field(30, ge=1)

@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 os.environ.setdefault("PESAN_ARGON2_TIME_COST", "1")
@@ -92,7 +93,8 @@ def app(
     backend: str, database_url_factory: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FastAPI]:
     url = database_url_factory(backend)
-    settings = Settings(database_url=url, data_dir=tmp_path_factory.mktemp("data"))
+    # Periodic work is run by the tests themselves, at the times they choose.
+    settings = Settings(database_url=url, data_dir=tmp_path_factory.mktemp("data"), run_jobs=False)
     application = create_app(settings, check_schema=False)
     migrate.upgrade(application.state.db.engine)
     yield application
@@ -115,10 +117,59 @@ def _clean(request: pytest.FixtureRequest) -> None:
                 conn.execute(text(f"DELETE FROM {table}"))
 
 
+class FakeClock:
+    """A clock the test moves: the app's routes and jobs read their `now` from it."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> datetime:
+        self.at += timedelta(**delta)
+        return self.at
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Iterator[FakeClock]:
+    """The app's clock, stopped at the start of the next whole hour (UTC) until moved."""
+    now = datetime.now(UTC)
+    fake = FakeClock(now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1))
+    previous = app.state.clock
+    app.state.clock = fake
+    yield fake
+    app.state.clock = previous
+
+
+@pytest.fixture
+def settings_override(app: FastAPI) -> Iterator[Any]:
+    """Change the app's settings for one test: `settings_override(answer_now_seconds=3)`."""
+    original = app.state.settings
+
+    def override(**changes: Any) -> None:
+        app.state.settings = original.model_copy(update=changes)
+
+    yield override
+    app.state.settings = original
+
+
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def run_job(app: FastAPI, name: str) -> int:
+    """Run one periodic job once, as the ticker would, at the app's clock's time."""
+    from pesan import scheduled
+
+    job = next(j for j in scheduled.JOBS if j.name == name)
+    return job.run(app.state.db, app.state.clock.now(), app.state.settings)
 
 
 # ---- factories: make data in one line -------------------------------------------------------
@@ -158,7 +209,11 @@ class Api:
         return Account(body["user"]["id"], body["token"], role, name, email)
 
     def provider(
-        self, role: str = "therapist", presence: str = "available", area: str = "Ubud"
+        self,
+        role: str = "therapist",
+        presence: str = "available",
+        area: str = "Ubud",
+        price: int = 200000,
     ) -> Account:
         account = self.register(role)
         r = self.client.put(
@@ -170,7 +225,7 @@ class Api:
         r = self.client.post(
             "/api/v1/providers/me/services",
             headers=account.headers,
-            json={"name": "Balinese massage", "durationMinutes": 90, "price": {"amount": 200000}},
+            json={"name": "Balinese massage", "durationMinutes": 90, "price": {"amount": price}},
         )
         assert r.status_code == 201, r.text
         account.service_ids.append(r.json()["id"])
@@ -190,6 +245,67 @@ class Api:
         }
         body.update(overrides)
         return body
+
+    def slots(
+        self,
+        provider: Account,
+        count: int = 1,
+        *,
+        days: float = 1,
+        service: int = 0,
+        after: datetime | None = None,
+    ) -> list[str]:
+        """`count` free start times of `provider` from `days` after `after` (default: now), far
+        enough apart to book them all (as the availability endpoint offers them)."""
+        start = (after or datetime.now(UTC)) + timedelta(days=days)
+        r = self.client.get(
+            f"/api/v1/providers/{provider.id}/availability",
+            params={
+                "serviceId": provider.service_ids[service],
+                "from": start.isoformat(),
+                "to": (start + timedelta(days=7)).isoformat(),
+            },
+        )
+        assert r.status_code == 200, r.text
+        chosen: list[str] = []
+        free_from = start
+        for item in r.json()["items"]:
+            begins = datetime.fromisoformat(item["startAt"].replace("Z", "+00:00"))
+            if begins >= free_from:
+                chosen.append(item["startAt"])
+                free_from = datetime.fromisoformat(item["endAt"].replace("Z", "+00:00"))
+                free_from += timedelta(minutes=60)  # past any buffer
+            if len(chosen) == count:
+                return chosen
+        raise AssertionError(f"only {len(chosen)} free times for {provider.name}")
+
+    def slot(self, provider: Account, *, days: float = 1, after: datetime | None = None) -> str:
+        return self.slots(provider, 1, days=days, after=after)[0]
+
+    def schedule(self, provider: Account, **body: Any) -> dict[str, Any]:
+        """Set the provider's schedule (weekly hours as {"mon": [["09:00", "12:00"]], ...})."""
+        weekly = body.pop("weekly", None)
+        if weekly is not None:
+            body["weeklyHours"] = {
+                day: [{"opens": o, "closes": c} for o, c in intervals]
+                for day, intervals in weekly.items()
+            }
+        body.setdefault("weeklyHours", {})
+        r = self.client.put("/api/v1/providers/me/schedule", headers=provider.headers, json=body)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def availability(self, provider: Account, start: datetime, end: datetime) -> list[datetime]:
+        r = self.client.get(
+            f"/api/v1/providers/{provider.id}/availability",
+            params={
+                "serviceId": provider.service_ids[0],
+                "from": start.isoformat(),
+                "to": end.isoformat(),
+            },
+        )
+        assert r.status_code == 200, r.text
+        return [parse_time(i["startAt"]) for i in r.json()["items"]]
 
     def book(self, booker: Account, provider: Account, **overrides: Any) -> dict[str, Any]:
         r = self.client.post(

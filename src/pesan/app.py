@@ -5,20 +5,20 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from pesan import __version__, errors, migrate, ops
+from pesan import __version__, errors, migrate, ops, scheduled
 from pesan.accounts.routes import router as accounts_router
 from pesan.admin.routes import router as admin_router
+from pesan.bookings.routes import provider_router as availability_router
 from pesan.bookings.routes import router as bookings_router
 from pesan.chat import views as chat_views
 from pesan.chat.routes import router as chat_router
+from pesan.clock import SystemClock
 from pesan.config import Settings, get_settings
 from pesan.db import Database
-from pesan.live import events
 from pesan.live.broker import make_broker
 from pesan.live.ws import Hub
 from pesan.live.ws import router as ws_router
@@ -26,7 +26,6 @@ from pesan.middleware import RequestMiddleware
 from pesan.providers.routes import router as providers_router
 from pesan.schemas import ProblemOut, problem_responses
 from pesan.throttle import Throttle
-from pesan.timeutil import utcnow
 
 log = logging.getLogger("pesan.app")
 
@@ -47,11 +46,14 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         await broker.start(hub)
         app.state.broker, app.state.hub = broker, hub
         db.publisher = broker.publish
-        pruner = asyncio.create_task(_prune_events(db, settings.event_retention_days))
+        ticker = None
+        if settings.run_jobs:
+            ticker = asyncio.create_task(scheduled.run_forever(db, app.state.clock, settings))
         try:
             yield
         finally:
-            pruner.cancel()
+            if ticker is not None:
+                ticker.cancel()
             db.publisher = None
             await broker.stop()
             app.state.throttle.close()
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.clock = SystemClock()
     app.state.throttle = Throttle(settings)
     app.state.broker = None
     app.state.hub = None
@@ -81,7 +84,14 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     api = APIRouter(
         prefix=API_PREFIX, responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
     )
-    for router in (accounts_router, providers_router, bookings_router, chat_router, admin_router):
+    for router in (
+        accounts_router,
+        providers_router,
+        availability_router,
+        bookings_router,
+        chat_router,
+        admin_router,
+    ):
         api.include_router(router)
     api.include_router(ws_router)
     app.include_router(api)
@@ -109,24 +119,3 @@ def _publish_problem_schema(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-async def _prune_events(db: Database, retention_days: int) -> None:
-    """Hourly: drop outbox events past retention (every process may do it; it is idempotent)."""
-    from starlette.concurrency import run_in_threadpool
-
-    def prune() -> int:
-        with db.transaction() as session:
-            return events.prune(session, utcnow() - timedelta(days=retention_days))
-
-    while True:
-        try:
-            removed = await run_in_threadpool(prune)
-            if removed:
-                log.info("pruned %d events older than %d days", removed, retention_days)
-        except Exception as exc:
-            if errors.is_database_outage(exc):
-                log.warning("pruning events skipped: %s", errors.outage_summary(exc))
-            else:
-                log.exception("pruning events failed")
-        await asyncio.sleep(3600)

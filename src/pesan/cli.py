@@ -25,8 +25,13 @@ db_app = typer.Typer(
     help="The database: upgrade, check, current, backup, restore.", no_args_is_help=True
 )
 admin_app = typer.Typer(help="Admin accounts.", no_args_is_help=True)
+bookings_app = typer.Typer(
+    help="Run the bookings' periodic work once (the server runs it every second itself).",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.add_typer(bookings_app, name="bookings")
 
 
 def _database() -> Database:
@@ -246,6 +251,32 @@ def demo(
     finally:
         db.dispose()
     typer.echo(demo_data.sign_in_text(created))
+
+
+def _run_job(name: str) -> None:
+    from pesan import scheduled
+    from pesan.timeutil import utcnow
+
+    job = next(j for j in scheduled.JOBS if j.name == name)
+    db = _ready_database(f"run {name}")
+    try:
+        done = job.run(db, utcnow(), get_settings())
+    finally:
+        db.dispose()
+    typer.echo(f"{name}: {done}")
+
+
+@bookings_app.command("expire")
+def bookings_expire() -> None:
+    """Expire every pending request whose answer window has closed (safe beside running
+    servers: each request expires once)."""
+    _run_job("expire-requests")
+
+
+@bookings_app.command("remind")
+def bookings_remind() -> None:
+    """Post the reminders now due before accepted bookings (each one once)."""
+    _run_job("send-reminders")
 
 
 @admin_app.command("create")

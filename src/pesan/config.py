@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     ws_send_queue_max: int = Field(1000, ge=1)
     ws_poll_seconds: float = Field(15.0, gt=0)
     min_free_disk_mb: int = Field(200, ge=0)
+    # Booking rules (docs/bookings.md)
+    answer_now_seconds: int = Field(300, ge=1, description="A provider answers a `now` request.")
+    answer_scheduled_seconds: int = Field(
+        1800, ge=1, description="A provider answers a `scheduled` request (never after its start)."
+    )
+    tick_seconds: float = Field(1.0, gt=0, le=60, description="How often due work is looked for.")
+    run_jobs: bool = Field(True, description="Run the periodic work in this server process.")
+    reminder_lead_minutes: int = Field(120, ge=1, le=10080)
+    late_cancel_window_minutes: int = Field(120, ge=0, le=10080)
+    no_show_grace_minutes: int = Field(30, ge=0, le=1440)
+    provider_late_minutes: int = Field(30, ge=0, le=1440)
     admin_password: str | None = Field(None, description="For `pesan admin create`.")
     # Time limits on the database, so no request waits more than a few seconds.
     db_statement_timeout_seconds: float = Field(5.0, gt=0)

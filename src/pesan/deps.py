@@ -1,11 +1,13 @@
 """Dependencies as named `Annotated` types: a route reads `def f(db: Db, caller: CurrentUser)`."""
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pesan.auth import Caller, caller_for_token
+from pesan.clock import Clock
 from pesan.config import Settings
 from pesan.db import Database
 from pesan.errors import Unauthorized
@@ -39,11 +41,18 @@ def get_live(request: Request) -> Any:
     return request.app.state.broker
 
 
+def get_now(request: Request) -> datetime:
+    """The time, from the app's clock (tests set one they control)."""
+    clock: Clock = request.app.state.clock
+    return clock.now()
+
+
 Db = Annotated[Database, Depends(get_db)]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 Throttler = Annotated[Throttle, Depends(get_throttle)]
 ClientAddress = Annotated[str, Depends(client_address)]
 Live = Annotated[Any, Depends(get_live)]
+Now = Annotated[datetime, Depends(get_now)]
 
 
 def bearer_token(

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pesan import metrics
@@ -35,6 +36,7 @@ class Problem(Exception):
         status: int | None = None,
         errors: Sequence[dict[str, str]] | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -44,6 +46,7 @@ class Problem(Exception):
             self.status = status
         self.errors = list(errors) if errors else None
         self.headers = headers
+        self.extra = extra  # further members of the problem body, documented in ProblemOut
 
 
 class NotFound(Problem):
@@ -75,6 +78,15 @@ class ValidationFailed(Problem):
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+class SlotUnavailable(Conflict):
+    """The time asked for cannot be booked; the nearest free start times come with it."""
+
+    code = "slot_unavailable"
+
+    def __init__(self, detail: str, free_start_times: Sequence[str]) -> None:
+        super().__init__(detail, extra={"freeStartTimes": list(free_start_times)})
 
 
 class ServiceUnavailable(Problem):
@@ -129,6 +141,7 @@ def problem_body(
     code: str,
     detail: str,
     errors: Sequence[dict[str, str]] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": f"/problems/{code}",
@@ -140,6 +153,8 @@ def problem_body(
     }
     if errors is not None:
         body["errors"] = list(errors)
+    if extra:
+        body.update(extra)
     return body
 
 
@@ -149,9 +164,10 @@ def problem_response(
     detail: str,
     errors: Sequence[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
     return JSONResponse(
-        problem_body(status, code, detail, errors),
+        problem_body(status, code, detail, errors, extra),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,
@@ -188,7 +204,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.code, exc.detail, exc.errors, exc.headers)
+        return problem_response(
+            exc.status, exc.code, exc.detail, exc.errors, exc.headers, exc.extra
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _refused(request: Request, exc: IntegrityError) -> JSONResponse:
+        problem = refused_by_database(exc)
+        return problem_response(problem.status, problem.code, problem.detail)
 
     async def _outage(request: Request, exc: Exception) -> JSONResponse:
         if not is_database_outage(exc):
@@ -224,3 +247,55 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
         headers = dict(exc.headers) if exc.headers else None
         return problem_response(exc.status_code, code, detail, headers=headers)
+
+
+# What a database refusal means, by the name of the constraint that refused. Use cases catch
+# the refusals they expect and answer better (with free times, say); this is the floor: a
+# constraint violation is a 409 with a sentence, never a 500.
+CONSTRAINT_PROBLEMS: dict[str, tuple[str, str]] = {
+    "ex_bookings_no_overlap": ("slot_unavailable", "The provider is already booked then."),
+    "uq_users_email": ("email_taken", "An account with that email already exists."),
+    "uq_conversations_pair_key": ("conflict", "That conversation was just made; retry."),
+    "uq_messages_sender_id_client_message_id": (
+        "client_message_id_reused",
+        "That clientMessageId was used.",
+    ),
+    "uq_reschedule_proposals_open": ("proposal_open", "This booking has an open proposal."),
+    "pk_idempotency_keys": ("idempotency_key_reused", "That Idempotency-Key is in use."),
+}
+
+
+def constraint_name(exc: IntegrityError) -> str | None:
+    """The refusing constraint's name: PostgreSQL says it; SQLite names it in its message."""
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name:
+        return str(name)
+    message = str(exc.orig)
+    for known in CONSTRAINT_PROBLEMS:
+        if known in message:
+            return known
+    # SQLite: "UNIQUE constraint failed: users.email" or "CHECK constraint failed: ck_..."
+    if "constraint failed:" in message:
+        detail = message.split("constraint failed:", 1)[1].strip()
+        if detail.startswith("users.email"):
+            return "uq_users_email"
+        if detail.startswith("conversations.pair_key"):
+            return "uq_conversations_pair_key"
+        if detail.startswith("messages.sender_id"):
+            return "uq_messages_sender_id_client_message_id"
+        if detail.startswith("reschedule_proposals.booking_id"):
+            return "uq_reschedule_proposals_open"
+        if detail.startswith("idempotency_keys."):
+            return "pk_idempotency_keys"
+        return detail.split()[0]
+    return None
+
+
+def refused_by_database(exc: IntegrityError) -> Problem:
+    name = constraint_name(exc)
+    if name in CONSTRAINT_PROBLEMS:
+        code, detail = CONSTRAINT_PROBLEMS[name]
+        return Conflict(detail, code=code)
+    log.warning("refused by the database (constraint %s): %s", name, exc.orig)
+    return Conflict("The database refused this change; reload and try again.", code="conflict")

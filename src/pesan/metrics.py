@@ -35,3 +35,11 @@ THROTTLED = Counter("pesan_throttled_total", "Requests refused 429 by a limit.",
 DATABASE_UNAVAILABLE = Counter(
     "pesan_database_unavailable_total", "Requests answered 503: the database failed or timed out."
 )
+
+# Periodic work (scheduled.py)
+JOB_RUNS = Counter("pesan_job_runs_total", "Periodic job runs, by outcome.", ["job", "outcome"])
+JOB_EFFECTS = Counter(
+    "pesan_job_effects_total",
+    "What periodic jobs did: requests expired, reminders sent, events pruned.",
+    ["job"],
+)

@@ -1,6 +1,7 @@
 """The schema as code: migrations applied by one command, and the live database compared
 against the models, so a server never runs on a database that lacks what it needs."""
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, MetaData, inspect, text
+from sqlalchemy import CheckConstraint, Connection, Engine, MetaData, Table, inspect, text
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.schema import AddConstraint
 
 from pesan import probes as _probes  # noqa: F401
@@ -95,7 +97,137 @@ def _differences(connection: Connection) -> list[str]:
     rest = sorted(
         {_describe(d) for d in diffs if d[0] != "add_table" and _table_of(d) not in missing}
     )
-    return tables + rest
+    return tables + rest + _constraint_differences(connection, skip=missing)
+
+
+# Alembic's comparison does not look at CHECK and exclusion constraints, and a word added to
+# a list (a new booking status) without a migration would pass every check and fail at run
+# time. So they are compared here, by name and by what they say: the quoted words, numbers and
+# column names in their text (the databases rewrite the rest: casts, parentheses, BETWEEN).
+_SQL_WORDS = frozenset(
+    (
+        "alter",
+        "add",
+        "table",
+        "constraint",
+        "check",
+        "and",
+        "or",
+        "not",
+        "in",
+        "any",
+        "array",
+        "between",
+        "is",
+        "null",
+        "true",
+        "false",
+        "text",
+        "character",
+        "varying",
+        "integer",
+        "bigint",
+        "numeric",
+        "boolean",
+        "timestamp",
+        "with",
+        "without",
+        "time",
+        "zone",
+        "exclude",
+        "using",
+        "where",
+    )
+)
+
+
+def _constraint_differences(connection: Connection, skip: set[str]) -> list[str]:
+    inspector = inspect(connection)
+    present = set(inspector.get_table_names())
+    out = []
+    for table in metadata.sorted_tables:
+        if table.name in skip or table.name not in present:
+            continue
+        expected = {
+            str(c.name): _fingerprint(str(c.sqltext))
+            for c in table.constraints
+            if isinstance(c, CheckConstraint)
+        }
+        actual = {
+            str(c["name"]): _fingerprint(c["sqltext"])
+            for c in inspector.get_check_constraints(table.name)
+            if c.get("name")
+        }
+        out.extend(_compare("check constraint", table.name, expected, actual))
+        if connection.dialect.name == "postgresql":
+            out.extend(
+                _compare(
+                    "exclusion constraint",
+                    table.name,
+                    _expected_exclusions(connection, table),
+                    _actual_exclusions(connection, table.name),
+                )
+            )
+    return out
+
+
+def _compare(
+    kind: str, table: str, expected: dict[str, "_Fingerprint"], actual: dict[str, "_Fingerprint"]
+) -> list[str]:
+    out = [f"{kind} '{n}' on '{table}' is missing" for n in sorted(expected.keys() - actual)]
+    out += [
+        f"{kind} '{n}' on '{table}' is not one of pesan's" for n in sorted(actual.keys() - expected)
+    ]
+    for name in sorted(expected.keys() & actual.keys()):
+        want, have = expected[name], actual[name]
+        if want != have:
+            out.append(f"{kind} '{name}' on '{table}' differs from the code: {want.explain(have)}")
+    return out
+
+
+@dataclass(frozen=True)
+class _Fingerprint:
+    words: frozenset[str]
+    names: frozenset[str]
+
+    def explain(self, database: "_Fingerprint") -> str:
+        parts = []
+        if self.words - database.words:
+            parts.append("the database lacks " + ", ".join(sorted(self.words - database.words)))
+        if database.words - self.words:
+            parts.append("the code lacks " + ", ".join(sorted(database.words - self.words)))
+        if self.names != database.names:
+            parts.append("it names other columns")
+        return "; ".join(parts)
+
+
+def _fingerprint(sql: str) -> _Fingerprint:
+    literals = re.findall(r"'((?:[^']|'')*)'", sql)
+    rest = re.sub(r"'(?:[^']|'')*'", " ", sql).lower()
+    rest = re.sub(r"::[a-z ]+(\(\d+\))?(\[\])?", " ", rest)  # PostgreSQL's casts
+    numbers = re.findall(r"\b\d+\b", rest)
+    names = {w for w in re.findall(r"\b[a-z_][a-z0-9_]*\b", rest) if w not in _SQL_WORDS}
+    return _Fingerprint(frozenset(literals) | frozenset(numbers), frozenset(names))
+
+
+def _expected_exclusions(connection: Connection, table: Table) -> dict[str, _Fingerprint]:
+    out = {}
+    for constraint in table.constraints:
+        if isinstance(constraint, ExcludeConstraint):
+            ddl = str(AddConstraint(constraint).compile(dialect=connection.dialect))
+            out[str(constraint.name)] = _fingerprint(ddl[ddl.index("EXCLUDE") :])
+    return out
+
+
+def _actual_exclusions(connection: Connection, table: str) -> dict[str, _Fingerprint]:
+    rows = connection.execute(
+        text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE contype = 'x' AND conrelid = CAST(:t AS regclass)"
+        ),
+        {"t": table},
+    )
+    return {name: _fingerprint(definition) for name, definition in rows}
 
 
 def _table_of(diff: Any) -> str | None:

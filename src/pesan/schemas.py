@@ -245,6 +245,10 @@ class ProblemOut(CamelModel):
     code: str = Field(description="Stable, snake_case: `invalid_transition`, `not_found`, ...")
     request_id: str | None = Field(description="Also sent as the X-Request-ID header.")
     errors: list[FieldError] | None = Field(None, description="Validation errors only.")
+    free_start_times: list[str] | None = Field(
+        None,
+        description="`slot_unavailable` only: the nearest free start times (UTC, RFC 3339).",
+    )
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:

@@ -11,7 +11,6 @@ conversation and its messages are unchanged afterwards.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -35,6 +34,8 @@ PUBLIC = {
     ("POST", "/api/v1/auth/login"),
     ("GET", "/api/v1/providers"),
     ("GET", "/api/v1/providers/{provider_id}"),
+    ("GET", "/api/v1/providers/{provider_id}/availability"),
+    ("GET", "/api/v1/providers/{provider_id}/schedule"),
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/docs"),
 }
@@ -48,10 +49,14 @@ class World:
     conversation_id: str
     message_id: str
     before: list[Any] = field(default_factory=list)
-    later_slots: list[datetime] = field(default_factory=list)
+    free_times: list[str] = field(default_factory=list)
 
     def ids(self) -> dict[str, str]:
-        return {"booking_id": self.booking_id, "conversation_id": self.conversation_id}
+        return {
+            "booking_id": self.booking_id,
+            "conversation_id": self.conversation_id,
+            "proposal_id": UNKNOWN_ID,
+        }
 
 
 # What an allowed outsider's call must look like beyond its status (it touched only its own data).
@@ -114,16 +119,18 @@ def _own_conversation(world: World, caller: Account, r: Any) -> None:
 
 
 def _later_booking(world: World) -> dict[str, Any]:
-    # A slot of its own for each outsider's booking: the shared world's therapist is booked often.
-    start = datetime.now(UTC) + timedelta(days=30, hours=3 * len(world.later_slots))
-    world.later_slots.append(start)
+    # A time of its own for each outsider's booking: the shared world's therapist is booked often.
     return {
         "providerId": world.therapist.id,
         "serviceId": world.therapist.service_ids[0],
         "mode": "scheduled",
-        "startAt": start.isoformat().replace("+00:00", "Z"),
+        "startAt": world.free_times.pop(0),
         "location": {"kind": "hotel", "room": "12"},
     }
+
+
+def _later_time(world: World) -> dict[str, Any]:
+    return {"startAt": world.free_times[-1]}
 
 
 def _service(world: World) -> dict[str, Any]:
@@ -156,6 +163,18 @@ MATRIX = [
     Endpoint("POST", f"{BOOKING}/arrived", parties_only(read=False)),
     Endpoint("POST", f"{BOOKING}/cancel", parties_only(read=False), lambda w: {"reason": "x"}),
     Endpoint("POST", f"{BOOKING}/complete", parties_only(read=False)),
+    Endpoint("POST", f"{BOOKING}/no-show", parties_only(read=False)),
+    Endpoint("GET", f"{BOOKING}/alternatives", parties_only(read=True)),
+    Endpoint("GET", f"{BOOKING}/proposals", parties_only(read=True)),
+    Endpoint("POST", f"{BOOKING}/proposals", parties_only(False), _later_time),
+    Endpoint("POST", f"{BOOKING}/proposals/{{proposal_id}}/accept", parties_only(read=False)),
+    Endpoint("POST", f"{BOOKING}/proposals/{{proposal_id}}/decline", parties_only(read=False)),
+    Endpoint(
+        "PUT",
+        "/api/v1/providers/me/schedule",
+        roles(PROVIDERS, 200),
+        lambda w: {"weeklyHours": {"mon": [{"opens": "10:00", "closes": "18:00"}]}},
+    ),
     Endpoint("GET", "/api/v1/conversations", anyone(200), check=_not_listed("conversation_id")),
     Endpoint(
         "POST",
@@ -222,6 +241,7 @@ def build_world(api: Api) -> World:
     r = api.send(therapist, conversation_id, "I can come at 3")
     assert r.status_code == 201, r.text
     world = World(customer, therapist, booked["booking"]["id"], conversation_id, r.json()["id"])
+    world.free_times = api.slots(therapist, 16, days=2)
     world.before = snapshot(api.client, world)
     return world
 

@@ -175,7 +175,8 @@ def test_a_note_cannot_forge_a_line_of_the_card_or_the_notification(
     booked = api.book(customer, therapist, note="Gate code 1234.\nPrice: IDR 1")
     card = booked["message"]["content"].split("\n")
     assert [line for line in card if line.startswith("Price:")] == ["Price: IDR 200.000"]
-    assert card[-2:] == ["Note: Gate code 1234.", "  Price: IDR 1"]
+    note = card.index("Note: Gate code 1234.")
+    assert card[note + 1] == "  Price: IDR 1"
     admin = make_admin()
     inbox = client.get("/api/v1/admin/messages", headers=admin.headers).json()["items"]
     assert inbox[0]["body"] == booked["message"]["content"]

@@ -36,6 +36,7 @@ MESSAGE_FIELDS = {
     "sessionId",
     "clientMessageId",
     "createdAt",
+    "data",  # beyond the contract: a server-posted card's structured content
 }
 UNKNOWN_ID = "01JAAAAAAAAAAAAAAAAAAAAAAA"
 

@@ -9,7 +9,6 @@ import threading
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,13 +95,23 @@ class Marketplace:
             c = {"Authorization": f"Bearer {customer['token']}"}
             r = self.post("/conversations", c, {"participantId": therapist["user"]["id"]})
             assert r.status_code == 200, r.text
-            provider = {"id": therapist["user"]["id"], "service": service}
-            self.pairs.append((c, provider, r.json()["id"]))
+            conversation = r.json()["id"]
+            r = httpx.get(
+                f"{self.base}/api/v1/providers/{therapist['user']['id']}/availability",
+                params={"serviceId": service},
+                timeout=10,
+            )
+            assert r.status_code == 200, r.text
+            # Every sixth free start: 90 minutes apart, clear of a 60-minute booking's buffer.
+            starts = [slot["startAt"] for slot in r.json()["items"]][::6]
+            assert len(starts) > 20, r.text
+            provider = {"id": therapist["user"]["id"], "service": service, "starts": starts}
+            self.pairs.append((c, provider, conversation))
 
     def load(self, pair: int, stop: threading.Event) -> None:
         """Send and book in turn until stopped or the server is gone."""
         headers, provider, conversation = self.pairs[pair]
-        start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1 + pair * 60)
+        starts = list(provider["starts"])
         i = 0
         while not stop.is_set():
             i += 1
@@ -116,8 +125,7 @@ class Marketplace:
                     if r.status_code == 201:
                         with self.lock:
                             self.messages.add(r.json()["id"])
-                else:
-                    at = start + timedelta(hours=3 * i)
+                elif starts:
                     r = httpx.post(
                         f"{self.base}/api/v1/bookings",
                         headers={**headers, "Idempotency-Key": f"{pair}-{i}"},
@@ -125,7 +133,7 @@ class Marketplace:
                             "providerId": provider["id"],
                             "serviceId": provider["service"],
                             "mode": "scheduled",
-                            "startAt": at.isoformat(),
+                            "startAt": starts.pop(0),
                             "location": {"kind": "home", "address": "Jl. Raya Ubud 1"},
                         },
                         timeout=10,

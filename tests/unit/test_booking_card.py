@@ -6,9 +6,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pesan.bookings.models import Booking
+from pesan.bookings.rules import Policy
 from pesan.bookings.service import describe_request
+from pesan.config import Settings
 
-LABELS = ("Booking request: ", "When: ", "Where: ", "Price: ", "Guest: ", "Note: ")
+LABELS = (
+    "Booking request: ",
+    "When: ",
+    "Where: ",
+    "Price: ",
+    "Guest: ",
+    "Note: ",
+    "Answer by: ",
+    "Policy: ",
+)
+POLICY = Policy.from_settings(Settings())
 ANY_TEXT = st.lists(
     st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=10)
     | st.sampled_from(["\n", "\r", "\r\n", "\u2028", "\x1b", "\x85", "Price: IDR 1"]),
@@ -18,8 +30,13 @@ ANY_TEXT = st.lists(
 
 def booking(**fields: object) -> Booking:
     values: dict[str, object] = {
+        "status": "pending",
         "mode": "scheduled",
+        "timezone": "Asia/Makassar",
         "start_at": datetime(2026, 12, 1, 2, 0, tzinfo=UTC),
+        "end_at": datetime(2026, 12, 1, 3, 30, tzinfo=UTC),
+        "respond_by": datetime(2026, 11, 30, 2, 0, tzinfo=UTC),
+        "eta_at": None,
         "service_name": "Balinese massage",
         "duration_minutes": 90,
         "location_kind": "villa",
@@ -55,7 +72,7 @@ def test_every_card_line_is_its_own_label_or_part_of_the_note(
             guest_name=guest,
             note=note,
         ),
-        "Asia/Makassar",
+        POLICY,
     )
     lines = card.split("\n")
     assert len(card.splitlines()) == len(lines)  # no other kind of line break survives
@@ -69,6 +86,6 @@ def test_every_card_line_is_its_own_label_or_part_of_the_note(
 
 
 def test_a_note_keeps_its_lines_indented_under_it() -> None:
-    card = describe_request(booking(note="Gate code 1234.\nPrice: IDR 1"), "Asia/Makassar")
-    assert card.endswith("Note: Gate code 1234.\n  Price: IDR 1")
+    card = describe_request(booking(note="Gate code 1234.\nPrice: IDR 1"), POLICY)
+    assert "\nNote: Gate code 1234.\n  Price: IDR 1\nAnswer by: " in card
     assert "\nPrice: IDR 200.000\n" in card

@@ -13,6 +13,7 @@ class BookingStatus(StrEnum):
     declined = "declined"
     cancelled = "cancelled"
     expired = "expired"
+    no_show = "no_show"
 
 
 class BookingAction(StrEnum):
@@ -22,6 +23,7 @@ class BookingAction(StrEnum):
     arrived = "arrived"
     cancel = "cancel"
     complete = "complete"
+    no_show = "no-show"
     expire = "expire"
 
 
@@ -32,6 +34,17 @@ class Actor(StrEnum):
     booker = "booker"
     admin = "admin"
     system = "system"
+
+
+# The two sides of a booking: who proposes a new time, whom an ending counts against.
+PARTIES = (Actor.booker, Actor.provider)
+
+
+class ProposalStatus(StrEnum):
+    pending = "pending"
+    accepted = "accepted"
+    declined = "declined"
+    withdrawn = "withdrawn"
 
 
 class BookingMode(StrEnum):

@@ -1,6 +1,6 @@
 from pydantic import Field
 
-from pesan.bookings.enums import BookingMode, BookingStatus, LocationKind
+from pesan.bookings.enums import Actor, BookingMode, BookingStatus, LocationKind, ProposalStatus
 from pesan.chat.schemas import ConversationOut, MessageOut
 from pesan.schemas import CamelModel, InputModel, Money, MultiLine, SingleLine, Timestamp
 
@@ -48,17 +48,69 @@ class BookingOut(CamelModel):
     note: str | None
     guest_name: str | None
     price: Money
+    timezone: str = Field(description="The provider's IANA zone: show this booking's times in it.")
+    respond_by: Timestamp | None = Field(
+        description="While pending: when the provider must have answered, else it expires."
+    )
     eta_at: Timestamp | None
     status_reason: str | None = Field(description="The reason given on decline or cancel.")
+    ended_by: Actor | None = Field(
+        description="Who ended it (declined, cancelled, completed, no-show, expired)."
+    )
+    late_cancellation: bool = Field(
+        description="Cancelled after the policy's window closed (docs/bookings.md)."
+    )
+    counts_against: Actor | None = Field(
+        description="The party this ending counts against (booker or provider), if anyone."
+    )
     conversation_id: str
     created_at: Timestamp
     updated_at: Timestamp
+
+
+class PolicyOut(CamelModel):
+    """The cancellation and lateness policy, the same for both sides, for this booking."""
+
+    summary: str = Field(description="The policy in one paragraph, times in the provider's zone.")
+    late_cancellation_from: Timestamp = Field(
+        description="From then on, cancelling a confirmed booking is late (for either side)."
+    )
+    no_show_from: Timestamp = Field(description="From then on the provider may record a no-show.")
+    provider_late_minutes: int = Field(
+        description="The customer may cancel without penalty when the provider is this late."
+    )
 
 
 class BookNowOut(CamelModel):
     booking: BookingOut
     conversation: ConversationOut
     message: MessageOut
+    policy: PolicyOut
+
+
+class SlotOut(CamelModel):
+    start_at: Timestamp
+    end_at: Timestamp
+
+
+class AvailabilityOut(CamelModel):
+    timezone: str = Field(description="The provider's IANA zone; the times themselves are UTC.")
+    items: list[SlotOut] = Field(description="Free start times, oldest first.")
+
+
+class ProposalIn(InputModel):
+    start_at: Timestamp = Field(description="The new start; the length stays the same.")
+
+
+class ProposalOut(CamelModel):
+    id: str
+    booking_id: str
+    proposed_by: Actor = Field(description="`booker` or `provider`.")
+    start_at: Timestamp
+    end_at: Timestamp
+    status: ProposalStatus
+    created_at: Timestamp
+    decided_at: Timestamp | None
 
 
 class ReasonIn(InputModel):

@@ -1,64 +1,57 @@
-"""Book Now and the booking lifecycle. Each function is one use case inside one transaction."""
+"""Book Now and the booking lifecycle. Each public function is one use case inside the
+caller's transaction, with `now` and the policy passed in, so the server itself (expiry,
+reminders) moves bookings exactly as a party does."""
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pesan.accounts import service as accounts
 from pesan.admin import service as admin
 from pesan.auth import Caller, ensure_role, ensure_visible
-from pesan.bookings import rules
-from pesan.bookings.enums import Actor, BookingAction, BookingStatus
-from pesan.bookings.models import Booking, IdempotencyKey
-from pesan.bookings.schemas import BookingOut, BookNowIn, BookNowOut, Location
+from pesan.bookings import availability, rules
+from pesan.bookings.enums import (
+    ACTIVE,
+    FINAL,
+    Actor,
+    BookingAction,
+    BookingMode,
+    BookingStatus,
+    ProposalStatus,
+)
+from pesan.bookings.models import NO_OVERLAP, Booking, IdempotencyKey, RescheduleProposal
+from pesan.bookings.schemas import BookingOut, BookNowIn, BookNowOut, PolicyOut
+from pesan.bookings.views import booking_out, facts_of
 from pesan.chat import service as chat
 from pesan.chat import views as chat_views
 from pesan.chat.enums import MessageType
-from pesan.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from pesan.ids import is_valid, new_id
+from pesan.db import insert_or_existing
+from pesan.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    SlotUnavailable,
+    ValidationFailed,
+    constraint_name,
+)
+from pesan.ids import new_id
 from pesan.live import events
 from pesan.providers import service as providers
+from pesan.providers.enums import Presence
 from pesan.providers.models import ProviderProfile, Service
+from pesan.providers.schedule import Refusal
 from pesan.roles import BOOKERS
-from pesan.schemas import Money, indented_lines, one_line
-from pesan.timeutil import utcnow
+from pesan.schemas import indented_lines, one_line
+from pesan.timeutil import day_and_clock_in, rfc3339
 
-
-def booking_out(booking: Booking) -> BookingOut:
-    return BookingOut(
-        id=booking.id,
-        status=booking.status,
-        mode=booking.mode,
-        customer_id=booking.customer_id,
-        customer_name=booking.customer_name,
-        provider_id=booking.provider_id,
-        provider_name=booking.provider_name,
-        service_id=booking.service_id,
-        service_name=booking.service_name,
-        duration_minutes=booking.duration_minutes,
-        start_at=booking.start_at,
-        end_at=booking.end_at,
-        location=Location(
-            kind=booking.location_kind,
-            address=booking.location_address,
-            room=booking.location_room,
-        ),
-        note=booking.note,
-        guest_name=booking.guest_name,
-        price=Money(amount=booking.price_amount, currency=booking.currency),
-        eta_at=booking.eta_at,
-        status_reason=booking.status_reason,
-        conversation_id=booking.conversation_id,
-        created_at=booking.created_at,
-        updated_at=booking.updated_at,
-    )
+# ---- Book Now --------------------------------------------------------------------------------
 
 
 @dataclass
@@ -67,55 +60,30 @@ class BookNowResult:
     replayed: bool
 
 
-def _request_hash(body: BookNowIn) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _answer(session: Session, viewer_id: str, booking: Booking) -> BookNowOut:
-    message = chat_views.booking_message(session, booking.id)
-    conversation = chat_views.get_conversation_row(session, booking.conversation_id)
-    assert message is not None
-    return BookNowOut(
-        booking=booking_out(booking),
-        conversation=chat_views.conversation_for(session, viewer_id, conversation),
-        message=chat_views.message_out(message),
-    )
-
-
-def _replay(session: Session, caller: Caller, key: str, request_hash: str) -> BookNowOut | None:
-    record = session.get(IdempotencyKey, (caller.id, key))
-    if record is None:
-        return None
-    if record.request_hash != request_hash:
-        raise Conflict(
-            "This Idempotency-Key was used for a different request.",
-            code="idempotency_key_reused",
-        )
-    booking = session.get(Booking, record.booking_id)
-    assert booking is not None
-    return _answer(session, caller.id, booking)
-
-
 def book_now(
-    session: Session, caller: Caller, body: BookNowIn, idempotency_key: str | None = None
+    session: Session,
+    caller: Caller,
+    body: BookNowIn,
+    idempotency_key: str | None,
+    now: datetime,
+    policy: rules.Policy,
 ) -> BookNowResult:
     """Booking, conversation, booking message and admin notification: all of them or none."""
     ensure_role(caller, BOOKERS, "book")
-    request_hash = _request_hash(body)
+    booking_id = new_id()
     if idempotency_key:
-        replay = _replay(session, caller, idempotency_key, request_hash)
+        replay = _claim(session, caller, idempotency_key, _request_hash(body), booking_id, policy)
         if replay is not None:
             return BookNowResult(replay, replayed=True)
 
-    now = utcnow()
     provider, service, start_at = _check_request(session, body, now)
     booker = accounts.get_user(session, caller.id)
     provider_user = accounts.get_user(session, provider.user_id)
-
+    end_at = start_at + timedelta(minutes=service.duration_minutes)
+    blocked_from, blocked_until = availability.hold_of(provider, start_at, end_at)
     conversation = chat.conversation_between(session, booker, provider_user)
     booking = Booking(
-        id=new_id(),
+        id=booking_id,
         status=BookingStatus.pending,
         mode=body.mode,
         customer_id=booker.id,
@@ -123,11 +91,14 @@ def book_now(
         booker_role=booker.role,
         provider_id=provider.user_id,
         provider_name=provider.name,
+        timezone=provider.timezone,
         service_id=service.id,
         service_name=service.name,
         duration_minutes=service.duration_minutes,
         start_at=start_at,
-        end_at=start_at + timedelta(minutes=service.duration_minutes),
+        end_at=end_at,
+        blocked_from=blocked_from,
+        blocked_until=blocked_until,
         location_kind=body.location.kind,
         location_address=body.location.address,
         location_room=body.location.room,
@@ -135,26 +106,25 @@ def book_now(
         guest_name=body.guest_name,
         price_amount=service.price_amount,
         currency=service.currency,
+        respond_by=rules.respond_by(body.mode, now, start_at, policy),
+        late_cancellation=False,
         conversation_id=conversation.id,
         created_at=now,
         updated_at=now,
     )
-    if idempotency_key:
-        replay = _insert_claiming(session, caller, booking, idempotency_key, request_hash)
-        if replay is not None:
-            return BookNowResult(replay, replayed=True)
-    else:
-        session.add(booking)
-        session.flush()
+    _insert(session, booking, provider, now)
+    if booking.mode == BookingMode.now:
+        providers.hold_for_work(session, provider.user_id, booking.id, booking.end_at, now)
     message = chat.post_message(
         session,
         conversation,
         sender=booker,
         recipient=provider_user,
-        content=describe_request(booking, provider.timezone),
+        content=describe_request(booking, policy),
         message_type=MessageType.booking,
         booking_id=booking.id,
         original_language="en",
+        now=now,
     )
     admin.notify(
         session,
@@ -168,14 +138,48 @@ def book_now(
         session,
         [booking.customer_id, booking.provider_id],
         "booking.created",
-        _json(booking_out(booking)),
+        event_data(booking_out(booking)),
     )
     answer = BookNowOut(
         booking=booking_out(booking),
         conversation=chat_views.conversation_for(session, caller.id, conversation),
         message=chat_views.message_out(message),
+        policy=policy_out(booking, policy),
     )
     return BookNowResult(answer, replayed=False)
+
+
+def _request_hash(body: BookNowIn) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _answer(session: Session, viewer_id: str, booking: Booking, policy: rules.Policy) -> BookNowOut:
+    message = chat_views.booking_message(session, booking.id)
+    assert message is not None
+    conversation = chat_views.get_conversation_row(session, booking.conversation_id)
+    return BookNowOut(
+        booking=booking_out(booking),
+        conversation=chat_views.conversation_for(session, viewer_id, conversation),
+        message=chat_views.message_out(message),
+        policy=policy_out(booking, policy),
+    )
+
+
+def _replay(
+    session: Session, caller: Caller, key: str, request_hash: str, policy: rules.Policy
+) -> BookNowOut | None:
+    record = session.get(IdempotencyKey, (caller.id, key))
+    if record is None:
+        return None
+    if record.request_hash != request_hash:
+        raise Conflict(
+            "This Idempotency-Key was used for a different request.",
+            code="idempotency_key_reused",
+        )
+    booking = session.get(Booking, record.booking_id)
+    assert booking is not None
+    return _answer(session, caller.id, booking, policy)
 
 
 def _check_request(
@@ -191,51 +195,103 @@ def _check_request(
         start_at = rules.resolve_start(body.mode, body.start_at, now)
     except rules.RequestProblem as problem:
         raise ValidationFailed(problem.field, problem.message) from None
-    if body.mode == "now" and provider.presence != "available":
-        raise Conflict(
-            f"{provider.name} is not available right now; book a time instead.",
-            code="provider_unavailable",
-        )
+    duration = timedelta(minutes=service.duration_minutes)
+    if body.mode == BookingMode.now:
+        # Presence is read, then changed: one `now` request at a time per provider.
+        provider = providers.lock_profile(session, provider.user_id)
+        if provider.presence != Presence.available:
+            raise Conflict(
+                f"{provider.name} is not available right now; book a time instead.",
+                code="provider_unavailable",
+            )
+        if not availability.now_is_free(session, provider, duration, now):
+            raise slot_unavailable(session, provider, duration, now, now, Refusal.taken)
+        return provider, service, start_at
+    refused = availability.refusal(session, provider, duration, start_at, now)
+    if refused is not None:
+        raise slot_unavailable(session, provider, duration, start_at, now, refused)
     return provider, service, start_at
 
 
-def _insert_claiming(
-    session: Session, caller: Caller, booking: Booking, key: str, request_hash: str
-) -> BookNowOut | None:
-    """Insert the booking and claim the key for it (the key row refers to the booking).
+REFUSALS = {
+    Refusal.too_soon: "{name} needs more notice for that time.",
+    Refusal.too_far: "{name} does not take bookings that far ahead.",
+    Refusal.outside_hours: "{name} does not start a booking at that time.",
+    Refusal.taken: "{name} is already booked then.",
+}
 
-    A concurrent request with the same key waits on the claim until the first commits, then
-    undoes its own booking and answers the first one's: None means the claim is ours.
+
+def slot_unavailable(
+    session: Session,
+    provider: ProviderProfile,
+    duration: timedelta,
+    wanted: datetime,
+    now: datetime,
+    why: Refusal,
+    except_booking: str | None = None,
+) -> SlotUnavailable:
+    free = availability.nearest_free_starts(
+        session, provider, duration, wanted, now, except_booking=except_booking
+    )
+    detail = REFUSALS[why].format(name=provider.name)
+    if free:
+        detail += " The nearest free start times are in freeStartTimes."
+    return SlotUnavailable(detail, [rfc3339(s) for s in free])
+
+
+def _claim(
+    session: Session,
+    caller: Caller,
+    key: str,
+    request_hash: str,
+    booking_id: str,
+    policy: rules.Policy,
+) -> BookNowOut | None:
+    """Claim the Idempotency-Key for the booking about to be made, before anything else.
+
+    The key row refers to the booking (checked at commit). A concurrent request with the same
+    key waits on the claim until the first commits, then answers the first one's booking;
+    None means the claim is ours. If this request fails, the claim rolls back with it.
     """
+    replay = _replay(session, caller, key, request_hash, policy)
+    if replay is not None:
+        return replay
+    claim = IdempotencyKey(
+        user_id=caller.id, key=key, request_hash=request_hash, booking_id=booking_id
+    )
+    won = insert_or_existing(session, claim, lambda: session.get(IdempotencyKey, (caller.id, key)))
+    if won is claim:
+        return None
+    return _replay(session, caller, key, request_hash, policy)
+
+
+def _insert(session: Session, booking: Booking, provider: ProviderProfile, now: datetime) -> None:
+    """Insert the booking in a savepoint: a concurrent booking of the same time loses to
+    PostgreSQL's exclusion constraint, and gets a 409 with the free times around it."""
     try:
         with session.begin_nested():
             session.add(booking)
             session.flush()
-            session.add(
-                IdempotencyKey(
-                    user_id=caller.id, key=key, request_hash=request_hash, booking_id=booking.id
-                )
-            )
-            session.flush()
-    except IntegrityError:
-        replay = _replay(session, caller, key, request_hash)
-        if replay is None:
+    except IntegrityError as exc:
+        if constraint_name(exc) != NO_OVERLAP:
             raise
-        return replay
-    return None
+        duration = booking.end_at - booking.start_at
+        raise slot_unavailable(
+            session, provider, duration, booking.start_at, now, Refusal.taken
+        ) from None
 
 
-def describe_request(booking: Booking, timezone: str) -> str:
+def describe_request(booking: Booking, policy: rules.Policy) -> str:
     """The booking card's text, with the time in the provider's zone.
 
     Each line is `Label: value` and no value can make a line of its own: one-line values are
-    kept to one line, and a note's own lines are indented under `Note:`.
+    kept to one line whatever the row holds, and a note's own lines are indented under
+    `Note:`.
     """
-    local = booking.start_at.astimezone(ZoneInfo(timezone))
     when = (
         "as soon as possible"
-        if booking.mode == "now"
-        else local.strftime(f"%a %d %b %Y %H:%M ({timezone})")
+        if booking.mode == BookingMode.now
+        else day_and_clock_in(booking.start_at, booking.timezone)
     )
     room, address = booking.location_room or "", booking.location_address or ""
     where = {
@@ -255,39 +311,28 @@ def describe_request(booking: Booking, timezone: str) -> str:
         parts.append(f"Guest: {one_line(booking.guest_name)}")
     if booking.note:
         parts.append(f"Note: {indented_lines(booking.note)}")
+    if booking.respond_by is not None:
+        parts.append(f"Answer by: {day_and_clock_in(booking.respond_by, booking.timezone)}")
+    parts.append(f"Policy: {rules.policy_summary(facts_of(booking), policy, booking.timezone)}")
     return "\n".join(parts)
 
 
-def _json(model: Any) -> dict[str, Any]:
+def policy_out(booking: Booking, policy: rules.Policy) -> PolicyOut:
+    facts = facts_of(booking)
+    return PolicyOut(
+        summary=rules.policy_summary(facts, policy, booking.timezone),
+        late_cancellation_from=rules.late_cancellation_from(facts, policy),
+        no_show_from=rules.no_show_from(facts, policy),
+        provider_late_minutes=int(policy.provider_late.total_seconds() // 60),
+    )
+
+
+def event_data(model: Any) -> dict[str, Any]:
     data: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
     return data
 
 
-def get_booking(session: Session, caller: Caller, booking_id: str) -> BookingOut:
-    booking = session.get(Booking, booking_id)
-    if booking is None:
-        raise NotFound("No such booking.")
-    ensure_visible(caller, (booking.customer_id, booking.provider_id), "booking")
-    return booking_out(booking)
-
-
-def list_bookings(
-    session: Session, caller: Caller, status: str | None, limit: int, cursor: str | None
-) -> tuple[list[BookingOut], str | None]:
-    """The caller's bookings, as booker or provider (admins: all), newest first."""
-    query = select(Booking).order_by(Booking.id.desc()).limit(limit + 1)
-    if not caller.is_admin:
-        query = query.where(or_(Booking.customer_id == caller.id, Booking.provider_id == caller.id))
-    if status:
-        query = query.where(Booking.status == status)
-    if cursor:
-        if not is_valid(cursor):
-            raise ValidationFailed("cursor", "not a cursor this server made")
-        query = query.where(Booking.id < cursor)
-    rows = list(session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [booking_out(b) for b in rows], (rows[-1].id if more else None)
+# ---- the lifecycle ---------------------------------------------------------------------------
 
 
 def change_status(
@@ -295,72 +340,240 @@ def change_status(
     caller: Caller,
     booking_id: str,
     action: BookingAction,
+    now: datetime,
+    policy: rules.Policy,
     *,
     reason: str | None = None,
     eta_minutes: int | None = None,
 ) -> BookingOut:
-    """Move a booking along its lifecycle and post the system message, in one transaction."""
-    booking = session.get(Booking, booking_id, with_for_update=True)
+    """A party moves its booking along its lifecycle."""
+    booking = session.get(Booking, booking_id)
     if booking is None:
         raise NotFound("No such booking.")
     ensure_visible(caller, (booking.customer_id, booking.provider_id), "booking")
+    actor = party_of(caller, booking)
+    return transition(
+        session, booking_id, action, actor, now, policy, reason=reason, eta_minutes=eta_minutes
+    )
+
+
+def party_of(caller: Caller, booking: Booking) -> Actor:
     if caller.id == booking.provider_id:
-        actor = Actor.provider
-    elif caller.id == booking.customer_id:
-        actor = Actor.booker
-    else:
-        raise Forbidden("Only the parties of this booking can change it.")
-    current = BookingStatus(booking.status)
+        return Actor.provider
+    if caller.id == booking.customer_id:
+        return Actor.booker
+    raise Forbidden("Only the parties of this booking can change it.")
+
+
+@dataclass
+class Change:
+    """One status change being carried out: what each effect needs to know."""
+
+    session: Session
+    booking: Booking
+    action: BookingAction
+    actor: Actor
+    outcome: rules.Outcome
+    now: datetime
+    policy: rules.Policy
+    reason: str | None
+
+
+def transition(
+    session: Session,
+    booking_id: str,
+    action: BookingAction,
+    actor: Actor,
+    now: datetime,
+    policy: rules.Policy,
+    *,
+    reason: str | None = None,
+    eta_minutes: int | None = None,
+) -> BookingOut:
+    """Move a booking as `actor` (a party, or the server itself) and carry out every effect
+    the rules declare for that move, in the caller's transaction. Exactly once: the update is
+    a compare-and-set on the status read, so of two racing moves only one changes anything."""
+    booking = session.get(Booking, booking_id, with_for_update=True)
+    if booking is None:
+        raise NotFound("No such booking.")
+    facts = facts_of(booking)
     try:
-        target = rules.decide(action, current, actor, booking.location_kind)
+        outcome = rules.decide(action, facts, actor, now, policy)
     except rules.WrongActor as exc:
         raise Forbidden(str(exc), code="wrong_actor") from None
     except rules.InvalidTransition as exc:
         raise Conflict(str(exc), code="invalid_transition") from None
-    return _apply(session, booking, current, target, action, actor, reason, eta_minutes)
-
-
-def _apply(
-    session: Session,
-    booking: Booking,
-    current: BookingStatus,
-    target: BookingStatus,
-    action: BookingAction,
-    actor: Actor,
-    reason: str | None,
-    eta_minutes: int | None,
-) -> BookingOut:
-    now = utcnow()
-    values: dict[str, Any] = {"status": target.value, "updated_at": now}
+    values: dict[str, Any] = {"status": outcome.target.value, "updated_at": now}
     if eta_minutes is not None:
         values["eta_at"] = now + timedelta(minutes=eta_minutes)
     if reason is not None:
         values["status_reason"] = reason
-    # Compare-and-set: if someone moved it since we read it, nothing changes.
+    if outcome.target in FINAL:
+        values.update(
+            ended_by=actor.value,
+            late_cancellation=outcome.late_cancellation,
+            counts_against=outcome.counts_against.value if outcome.counts_against else None,
+        )
+    if action is BookingAction.accept and booking.start_at - now <= policy.reminder_lead:
+        values["reminded_at"] = now  # the acceptance already says when: no reminder on top
     changed = session.execute(
         update(Booking)
-        .where(Booking.id == booking.id, Booking.status == current.value)
+        .where(Booking.id == booking.id, Booking.status == facts.status.value)
         .values(**values)
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
     if changed != 1:
         raise Conflict("The booking changed meanwhile; reload it.", code="invalid_transition")
     session.refresh(booking)
-    tell = booking.customer_id if actor is not Actor.booker else booking.provider_id
-    recipient = accounts.get_user(session, tell)
-    conversation = chat_views.get_conversation_row(session, booking.conversation_id)
+    change = Change(session, booking, action, actor, outcome, now, policy, reason)
+    for effect in outcome.effects:
+        EFFECTS[effect](change)
+    events.record(
+        session,
+        [booking.customer_id, booking.provider_id],
+        "booking.updated",
+        event_data(booking_out(booking)),
+    )
+    return booking_out(booking)
+
+
+# ---- the effects the rules declare -----------------------------------------------------------
+
+
+def _tell(change: Change) -> None:
+    booking = change.booking
+    text = rules.system_message(
+        change.action,
+        facts_of(booking),
+        change.outcome,
+        booking.timezone,
+        change.policy,
+        actor=change.actor,
+        now=change.now,
+        reason=change.reason,
+    )
+    post_system_message(change.session, booking, text, to_actor=change.actor, now=change.now)
+
+
+def post_system_message(
+    session: Session, booking: Booking, text: str, *, to_actor: Actor, now: datetime
+) -> None:
+    """A system message in the booking's chat, addressed (for unread counts) to the party who
+    did not act: the booker when the provider or the server acts, the provider otherwise."""
+    tell = booking.provider_id if to_actor is Actor.booker else booking.customer_id
     chat.post_message(
         session,
-        conversation,
+        chat_views.get_conversation_row(session, booking.conversation_id),
         sender=None,
-        recipient=recipient,
-        content=rules.system_message(action, reason=reason, eta_minutes=eta_minutes),
+        recipient=accounts.get_user(session, tell),
+        content=text,
         message_type=MessageType.system,
         booking_id=booking.id,
         original_language="en",
+        now=now,
     )
-    out = booking_out(booking)
-    events.record(
-        session, [booking.customer_id, booking.provider_id], "booking.updated", _json(out)
+
+
+def _notify_admin(change: Change) -> None:
+    booking = change.booking
+    admin.notify(
+        change.session,
+        kind=f"booking.{booking.status}",
+        title=f"Booking {booking.status.replace('_', ' ')}: "
+        f"{booking.customer_name} → {booking.provider_name}",
+        body=rules.system_message(
+            change.action,
+            facts_of(booking),
+            change.outcome,
+            booking.timezone,
+            change.policy,
+            actor=change.actor,
+            now=change.now,
+            reason=change.reason,
+        ),
+        booking_id=booking.id,
+        conversation_id=booking.conversation_id,
     )
-    return out
+
+
+def _hold_provider(change: Change) -> None:
+    booking = change.booking
+    if booking.mode != BookingMode.now:
+        return
+    until = rules.expected_end(
+        facts_of(booking), change.now, timedelta(minutes=booking.duration_minutes)
+    )
+    providers.hold_for_work(change.session, booking.provider_id, booking.id, until, change.now)
+
+
+def _release_provider(change: Change) -> None:
+    booking = change.booking
+    if booking.mode == BookingMode.now:
+        providers.release_work(change.session, booking.provider_id, booking.id, change.now)
+
+
+def _decline_overlapping(change: Change) -> None:
+    """Other requests the provider holds for the same time end: the provider chose this one."""
+    booking = change.booking
+    others = change.session.scalars(
+        select(Booking.id).where(
+            Booking.provider_id == booking.provider_id,
+            Booking.id != booking.id,
+            Booking.status == BookingStatus.pending,
+            Booking.blocked_from < booking.blocked_until,
+            Booking.blocked_until > booking.blocked_from,
+        )
+    ).all()
+    for other in others:
+        transition(
+            change.session, other, BookingAction.decline, Actor.system, change.now, change.policy
+        )
+
+
+def _offer_alternatives(change: Change) -> None:
+    booking = change.booking
+    found = availability.alternatives(
+        change.session,
+        provider_id=booking.provider_id,
+        mode=BookingMode(booking.mode),
+        start=booking.start_at,
+        duration_minutes=booking.duration_minutes,
+        price_amount=booking.price_amount,
+        now=change.now,
+    )
+    if found:
+        names = ", ".join(p.name for p in found)
+        text = f"Others who could take this booking: {names}. Open the booking to book one."
+    else:
+        text = "Nobody else nearby is free for this booking right now; try another time."
+    post_system_message(change.session, booking, text, to_actor=Actor.system, now=change.now)
+
+
+def _withdraw_proposals(change: Change) -> None:
+    """A booking that ended can no longer move: its open proposal ends with it."""
+    close_open_proposals(change.session, change.booking.id, change.now)
+
+
+def close_open_proposals(session: Session, booking_id: str, now: datetime) -> None:
+    session.execute(
+        update(RescheduleProposal)
+        .where(
+            RescheduleProposal.booking_id == booking_id,
+            RescheduleProposal.status == ProposalStatus.pending,
+        )
+        .values(status=ProposalStatus.withdrawn, decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+EFFECTS: dict[rules.Effect, Callable[[Change], None]] = {
+    rules.Effect.tell: _tell,
+    rules.Effect.notify_admin: _notify_admin,
+    rules.Effect.hold_provider: _hold_provider,
+    rules.Effect.release_provider: _release_provider,
+    rules.Effect.decline_overlapping: _decline_overlapping,
+    rules.Effect.offer_alternatives: _offer_alternatives,
+    rules.Effect.withdraw_proposals: _withdraw_proposals,
+}
+
+__all__ = ["ACTIVE", "BookNowResult", "book_now", "change_status", "transition"]

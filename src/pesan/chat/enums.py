@@ -13,9 +13,11 @@ class MessageType(StrEnum):
     booking = "booking"
     system = "system"
     notification = "notification"
+    reschedule = "reschedule"
 
 
-# What a client may send; `booking` and `system` messages are posted by the server.
+# What a client may send; `booking`, `system` and `reschedule` messages are posted by the
+# server (a reschedule proposal is made through its booking).
 ClientMessageType = Literal[
     MessageType.text, MessageType.image, MessageType.file, MessageType.notification
 ]

@@ -1,6 +1,8 @@
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     ForeignKey,
     Index,
@@ -60,6 +62,8 @@ class Message(Base):
     recipient_name: Mapped[str] = mapped_column(String(100))
     recipient_type: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
+    # Structured content of a card the server posts (a reschedule proposal's id and times).
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     message_type: Mapped[str] = mapped_column(String(16), default="text")
     original_language: Mapped[str] = mapped_column(String(35), default="id")
     is_system_message: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,3 +1,5 @@
+from typing import Any
+
 from pydantic import AliasChoices, Field, field_validator
 
 from pesan.chat.enums import ClientMessageType, MessageType, RecipientType, SenderType
@@ -19,6 +21,11 @@ class MessageOut(CamelModel):
     recipient_name: str
     recipient_type: RecipientType
     content: str
+    data: dict[str, Any] | None = Field(
+        None,
+        description="Structured content of a card the server posts: for `reschedule`, "
+        "`proposalId`, `bookingId`, `startAt` and `endAt`.",
+    )
     message_type: MessageType
     original_language: str
     is_system_message: bool

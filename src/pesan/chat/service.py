@@ -6,6 +6,7 @@ chat shows is in views.py.
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
@@ -89,6 +90,7 @@ def post_message(
     room_id: str | None = None,
     session_id: str | None = None,
     expires_at: datetime | None = None,
+    data: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Message:
     """Store one message and its events. `sender=None` is the system (booking updates)."""
@@ -103,6 +105,7 @@ def post_message(
         recipient_name=recipient.name,
         recipient_type=recipient.role,
         content=content,
+        data=data,
         message_type=message_type,
         original_language=original_language,
         is_system_message=sender is None,

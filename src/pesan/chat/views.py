@@ -29,6 +29,7 @@ def message_out(message: Message) -> MessageOut:
         recipient_name=message.recipient_name,
         recipient_type=message.recipient_type,
         content=message.content,
+        data=message.data,
         message_type=message.message_type,
         original_language=message.original_language,
         is_system_message=message.is_system_message,

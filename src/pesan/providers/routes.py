@@ -2,10 +2,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from pesan.deps import CurrentUser, Db
+from pesan.deps import CurrentUser, Db, Now
 from pesan.providers import service
 from pesan.providers.enums import Presence, ProviderType
-from pesan.providers.schemas import PresenceIn, ProfileIn, ProviderOut, ServiceIn, ServiceOut
+from pesan.providers.schemas import (
+    PresenceIn,
+    ProfileIn,
+    ProviderOut,
+    ScheduleIn,
+    ScheduleOut,
+    ServiceIn,
+    ServiceOut,
+)
 from pesan.schemas import Limit, Page
 
 router = APIRouter(prefix="/providers", tags=["providers"])
@@ -44,6 +52,21 @@ def put_presence(body: PresenceIn, caller: CurrentUser, db: Db) -> ProviderOut:
 def add_service(body: ServiceIn, caller: CurrentUser, db: Db) -> ServiceOut:
     with db.transaction() as session:
         return service.add_service(session, caller, body)
+
+
+@router.put("/me/schedule", response_model=ScheduleOut)
+def put_schedule(body: ScheduleIn, caller: CurrentUser, db: Db, now: Now) -> ScheduleOut:
+    """Replace the caller's weekly hours (with breaks as gaps), days off, buffers, notice,
+    horizon and start step. Bookings already made keep their times."""
+    with db.transaction() as session:
+        return service.put_schedule(session, caller, body, now)
+
+
+@router.get("/{provider_id}/schedule", response_model=ScheduleOut)
+def get_schedule(provider_id: str, db: Db) -> ScheduleOut:
+    """When a provider works (or a place is open): public, like the profile."""
+    with db.reader() as session:
+        return service.get_schedule(session, provider_id)
 
 
 @router.get("/{provider_id}", response_model=ProviderOut)

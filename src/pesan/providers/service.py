@@ -1,17 +1,30 @@
-"""Provider profiles, presence and services."""
+"""Provider profiles, presence, services and schedules."""
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from pesan.accounts.models import User
+from pesan.accounts import service as accounts
 from pesan.auth import Caller, ensure_role
+from pesan.db import insert_or_existing
 from pesan.errors import NotFound, ValidationFailed
 from pesan.ids import new_id
+from pesan.providers.enums import Presence
 from pesan.providers.models import ProviderProfile, Service
-from pesan.providers.schemas import PresenceIn, ProfileIn, ProviderOut, ServiceIn, ServiceOut
+from pesan.providers.schedule import WEEKDAYS, Schedule, ScheduleProblem, format_clock, parse_day
+from pesan.providers.schemas import (
+    OpeningInterval,
+    PresenceIn,
+    ProfileIn,
+    ProviderOut,
+    ScheduleIn,
+    ScheduleOut,
+    ServiceIn,
+    ServiceOut,
+    WeeklyHours,
+)
 from pesan.roles import PROVIDERS
 from pesan.schemas import Money
 from pesan.timeutil import utcnow
@@ -111,26 +124,22 @@ def _own_profile(session: Session, caller: Caller) -> ProviderProfile:
     """The caller's profile, made with defaults the first time a provider touches it."""
     ensure_role(caller, PROVIDERS, "have a provider profile")
     profile = session.get(ProviderProfile, caller.id, with_for_update=True)
-    if profile is None:
-        user = session.get(User, caller.id)
-        assert user is not None
-        profile = ProviderProfile(
-            user_id=caller.id,
-            type=caller.role.value,
-            name=user.name,
-            bio="",
-            languages=[],
-            area="",
-            presence="offline",
-        )
-        try:
-            with session.begin_nested():
-                session.add(profile)
-                session.flush()
-        except IntegrityError:  # made meanwhile by the provider's other request
-            profile = session.get(ProviderProfile, caller.id, with_for_update=True)
-            assert profile is not None
-    return profile
+    if profile is not None:
+        return profile
+    user = accounts.get_user(session, caller.id)
+    made = ProviderProfile(
+        user_id=caller.id,
+        type=caller.role.value,
+        name=user.name,
+        bio="",
+        languages=[],
+        area="",
+        presence=Presence.offline,
+    )
+    # Made meanwhile by the provider's other request: that one it is.
+    return insert_or_existing(
+        session, made, lambda: session.get(ProviderProfile, caller.id, with_for_update=True)
+    )
 
 
 def upsert_profile(session: Session, caller: Caller, body: ProfileIn) -> ProviderOut:
@@ -158,6 +167,7 @@ def set_presence(session: Session, caller: Caller, body: PresenceIn) -> Provider
         raise ValidationFailed("busyUntil", "only a busy provider has busyUntil")
     profile.presence = body.presence
     profile.busy_until = busy_until
+    profile.busy_with_booking = None  # the provider's own choice stands when that work ends
     profile.updated_at = now
     session.flush()
     return get_provider(session, caller.id)
@@ -184,3 +194,154 @@ def get_service(session: Session, provider_id: str, service_id: str) -> Service 
     if service is None or service.provider_id != provider_id or not service.active:
         return None
     return service
+
+
+# ---- presence follows work -----------------------------------------------------------------
+
+
+def lock_profile(session: Session, provider_id: str) -> ProviderProfile:
+    """The profile, locked for this transaction: presence is read, then changed."""
+    profile = session.get(ProviderProfile, provider_id, with_for_update=True)
+    if profile is None:
+        raise NotFound("No such provider.")
+    return profile
+
+
+def hold_for_work(
+    session: Session, provider_id: str, booking_id: str, until: datetime, now: datetime
+) -> None:
+    """A `now` booking makes (or keeps) its provider busy until its expected end."""
+    profile = lock_profile(session, provider_id)
+    if profile.busy_with_booking not in (None, booking_id):
+        return
+    if profile.busy_with_booking is None and profile.presence != Presence.available:
+        return  # they chose busy or offline themselves meanwhile: that choice stands
+    profile.presence = Presence.busy
+    profile.busy_until = until
+    profile.busy_with_booking = booking_id
+    profile.updated_at = now
+
+
+def release_work(session: Session, provider_id: str, booking_id: str, now: datetime) -> None:
+    """The booking that kept them busy ended: available again, unless they went offline."""
+    profile = lock_profile(session, provider_id)
+    if profile.busy_with_booking != booking_id:
+        return
+    profile.busy_with_booking = None
+    if profile.presence == Presence.busy:
+        profile.presence = Presence.available
+        profile.busy_until = None
+    profile.updated_at = now
+
+
+# ---- schedules -------------------------------------------------------------------------------
+
+
+def schedule_of(profile: ProviderProfile) -> Schedule:
+    return Schedule.from_stored(
+        profile.timezone,
+        profile.weekly_hours,
+        profile.days_off,
+        buffer_before_minutes=profile.buffer_before_minutes,
+        buffer_after_minutes=profile.buffer_after_minutes,
+        min_notice_minutes=profile.min_notice_minutes,
+        horizon_days=profile.horizon_days,
+        slot_step_minutes=profile.slot_step_minutes,
+    )
+
+
+def schedule_out(profile: ProviderProfile) -> ScheduleOut:
+    schedule = schedule_of(profile)
+    weekly = {
+        day: [
+            OpeningInterval(opens=format_clock(o), closes=format_clock(c))
+            for o, c in schedule.weekly[day]
+        ]
+        for day in WEEKDAYS
+    }
+    return ScheduleOut(
+        timezone=profile.timezone,
+        weekly_hours=WeeklyHours(**weekly),
+        days_off=sorted(schedule.days_off),
+        buffer_before_minutes=schedule.buffer_before_minutes,
+        buffer_after_minutes=schedule.buffer_after_minutes,
+        min_notice_minutes=schedule.min_notice_minutes,
+        horizon_days=schedule.horizon_days,
+        slot_step_minutes=schedule.slot_step_minutes,
+    )
+
+
+def get_schedule(session: Session, provider_id: str) -> ScheduleOut:
+    return schedule_out(get_profile(session, provider_id))
+
+
+def put_schedule(session: Session, caller: Caller, body: ScheduleIn, now: datetime) -> ScheduleOut:
+    """Replace the caller's schedule. Bookings already made keep their times."""
+    profile = _own_profile(session, caller)
+    weekly: dict[str, list[list[str]]] = {}
+    for day in WEEKDAYS:
+        intervals = [[i.opens, i.closes] for i in getattr(body.weekly_hours, day)]
+        try:
+            parsed = parse_day(intervals, f"weeklyHours.{day}")
+        except ScheduleProblem as problem:
+            raise ValidationFailed(problem.field, problem.message) from None
+        weekly[day] = [[format_clock(o), format_clock(c)] for o, c in parsed]
+    today = now.date()
+    profile.weekly_hours = weekly
+    profile.days_off = sorted({d.isoformat() for d in body.days_off if d >= today})
+    profile.buffer_before_minutes = body.buffer_before_minutes
+    profile.buffer_after_minutes = body.buffer_after_minutes
+    profile.min_notice_minutes = body.min_notice_minutes
+    profile.horizon_days = body.horizon_days
+    profile.slot_step_minutes = body.slot_step_minutes
+    profile.updated_at = now
+    session.flush()
+    return schedule_out(profile)
+
+
+# ---- finding others --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A provider and their service of the wanted duration."""
+
+    profile: ProviderProfile
+    service: Service
+
+
+def offers(
+    session: Session,
+    *,
+    type: str,
+    area: str,
+    duration_minutes: int,
+    exclude_id: str,
+    presence: Presence | None,
+    limit: int = 200,
+) -> list[Offer]:
+    """Providers of this type in this area with an active service of this duration."""
+    query = (
+        select(ProviderProfile, Service)
+        .join(Service, Service.provider_id == ProviderProfile.user_id)
+        .where(
+            ProviderProfile.type == type,
+            func.lower(ProviderProfile.area) == area.lower(),
+            ProviderProfile.user_id != exclude_id,
+            Service.duration_minutes == duration_minutes,
+            Service.active.is_(True),
+        )
+        .order_by(ProviderProfile.user_id, Service.price_amount, Service.id)
+        .limit(limit)
+    )
+    if presence is not None:
+        query = query.where(ProviderProfile.presence == presence)
+    seen: dict[str, Offer] = {}
+    for profile, service in session.execute(query):
+        seen.setdefault(profile.user_id, Offer(profile, service))  # cheapest of that length
+    return list(seen.values())
+
+
+def providers_out(session: Session, profiles: list[ProviderProfile]) -> list[ProviderOut]:
+    services = _services_of(session, [p.user_id for p in profiles])
+    return [provider_out(p, services[p.user_id]) for p in profiles]

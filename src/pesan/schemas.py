@@ -3,7 +3,7 @@
 import base64
 import unicodedata
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar, get_args
 
 from pydantic import (
@@ -186,6 +186,16 @@ Timestamp = Annotated[
     ),
 ]
 _timestamp = TypeAdapter(Timestamp)
+
+
+def _require_day_in_range(value: date) -> date:
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise ValueError("a date must be from 1970-01-01 to 9999-11-30")
+    return value
+
+
+# A calendar date (a day off), held to the same range as every time.
+Day = Annotated[date, AfterValidator(_require_day_in_range)]
 
 
 def parse_timestamp(text: str) -> datetime | None:

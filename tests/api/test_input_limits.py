@@ -181,3 +181,15 @@ def test_a_note_cannot_forge_a_line_of_the_card_or_the_notification(
     inbox = client.get("/api/v1/admin/messages", headers=admin.headers).json()["items"]
     assert inbox[0]["body"] == booked["message"]["content"]
     assert "\n" not in inbox[0]["title"]
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1969-12-31", "9999-12-31"])
+def test_days_off_out_of_range_are_refused(api: Api, client: TestClient, day: str) -> None:
+    therapist = api.provider("therapist")
+    r = client.put(
+        "/api/v1/providers/me/schedule",
+        headers=therapist.headers,
+        json={"weeklyHours": {}, "daysOff": ["2026-12-25", day]},
+    )
+    assert_problem(r, 422, "validation_failed")
+    assert error_fields(r) == ["daysOff.1"]

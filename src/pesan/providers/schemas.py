@@ -8,7 +8,15 @@ from pydantic import Field, field_validator
 
 from pesan.providers.enums import Presence, ProviderType
 from pesan.providers.models import DEFAULT_TIMEZONE
-from pesan.schemas import CamelModel, InputModel, Money, MultiLine, SingleLine, Timestamp
+from pesan.schemas import (
+    CamelModel,
+    Day,
+    InputModel,
+    Money,
+    MultiLine,
+    SingleLine,
+    Timestamp,
+)
 
 LANGUAGE_TAG = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
 
@@ -116,7 +124,7 @@ class ScheduleIn(InputModel):
     """The whole schedule, replaced at once. Omitted settings keep the defaults."""
 
     weekly_hours: WeeklyHours
-    days_off: list[date] = Field(default_factory=list, max_length=366)
+    days_off: list[Day] = Field(default_factory=list, max_length=366)
     buffer_before_minutes: int = Field(0, ge=0, le=240)
     buffer_after_minutes: int = Field(15, ge=0, le=240)
     min_notice_minutes: int = Field(60, ge=0, le=43200)

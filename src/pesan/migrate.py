@@ -277,19 +277,50 @@ def upgrade(engine: Engine, *, repair: bool = True) -> list[str]:
     what it repaired.
     """
     repaired: list[str] = []
-    with engine.execution_options(pesan_write=True).begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-        command.upgrade(alembic_config(connection), "head")
-        if repair:
-            existing = set(inspect(connection).get_table_names())
-            missing = [t for t in metadata.sorted_tables if t.name not in existing]
-            for table in missing:
-                table.create(connection)
-                repaired.append(table.name)
-            if missing and connection.dialect.name != "sqlite":
-                _restore_foreign_keys(connection, {t.name for t in missing})
+    with engine.execution_options(pesan_write=True).connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(connection, on=False)
+        try:
+            with connection.begin():
+                if not sqlite:
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY}
+                    )
+                command.upgrade(alembic_config(connection), "head")
+                if repair:
+                    existing = set(inspect(connection).get_table_names())
+                    missing = [t for t in metadata.sorted_tables if t.name not in existing]
+                    for table in missing:
+                        table.create(connection)
+                        repaired.append(table.name)
+                    if missing and not sqlite:
+                        _restore_foreign_keys(connection, {t.name for t in missing})
+                if sqlite:
+                    _check_foreign_keys(connection)
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(connection, on=True)
     return repaired
+
+
+def _sqlite_foreign_keys(connection: Connection, *, on: bool) -> None:
+    """SQLite rebuilds a table to change it (a migration's batch mode: copy, drop, rename).
+    With foreign keys enforced, dropping the old table would delete or refuse the rows that
+    refer to it, so they are off while migrating (SQLite only takes this outside a
+    transaction) and every reference is checked before the commit instead."""
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        tables = sorted({str(row[0]) for row in broken})
+        raise RuntimeError(
+            f"the migration would leave rows referring to nothing in {', '.join(tables)}"
+        )
 
 
 def _restore_foreign_keys(connection: Connection, recreated: set[str]) -> None:

@@ -111,6 +111,13 @@ def test_postgresql_refusing_connections_is_503_and_recovers_without_restart(
             "requests succeed again once PostgreSQL answers",
         )
         server.wait_ready()
+        # And a socket that was told to try again later now resumes.
+        with connect(f"ws://127.0.0.1:{server.port}/api/v1/ws", open_timeout=10) as ws:
+            ws.send(json.dumps({"type": "auth", "token": customer["token"], "lastEventId": "0"}))
+            frames = [json.loads(ws.recv(timeout=10))]
+            while frames[-1]["type"] != "ready":
+                frames.append(json.loads(ws.recv(timeout=10)))
+        assert frames[-1]["type"] == "ready"
     finally:
         proxy.cut()
     server.stop()

@@ -7,6 +7,7 @@ runs only once the commit succeeded (live-event publishing uses it).
 
 import logging
 import math
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import CheckConstraint, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -158,10 +160,35 @@ class Database:
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
         # Receives the durable events a transaction wrote, after it committed (the broker).
         self.publisher: Callable[[list[Any]], None] | None = None
+        # SQLite has one writer at a time and its busy handler polls (every 100 ms at last),
+        # so under a burst some writers starve past the busy timeout. This process's writers
+        # queue here instead, woken as soon as the one before them ends; other processes still
+        # meet the busy timeout.
+        self._write_turn = threading.RLock() if self.dialect == "sqlite" else None
+        self._turn_timeout = _busy_seconds(timeouts)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: commit on success, roll back on any exception."""
+        with self._turn():
+            yield from self._transaction()
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        turn = self._write_turn
+        if turn is None:
+            yield
+            return
+        if not turn.acquire(timeout=self._turn_timeout):
+            raise SATimeoutError(
+                f"no turn to write to SQLite within {self._turn_timeout:g} s (busy)"
+            )
+        try:
+            yield
+        finally:
+            turn.release()
+
+    def _transaction(self) -> Iterator[Session]:
         session = self._writer()
         if self.publisher is not None:
             session.info["publish"] = self.publisher

@@ -186,11 +186,12 @@ def test_a_lock_held_past_the_timeout_is_503_while_healthz_answers_at_once(
         waiting = [pool.submit(blocked_request, i) for i in range(60)]
         time.sleep(0.3)
         latencies = []
-        for _ in range(5):
-            t = time.perf_counter()
-            assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
-            latencies.append(time.perf_counter() - t)
-            time.sleep(0.05)
+        with httpx.Client(base_url=server.url, timeout=5) as probe:  # as a load balancer does
+            for _ in range(7):
+                t = time.perf_counter()
+                assert probe.get("/healthz").status_code == 200
+                latencies.append(time.perf_counter() - t)
+                time.sleep(0.05)
         answers = [f.result(timeout=60) for f in waiting]
         elapsed = time.monotonic() - started
     assert statistics.median(latencies) < 0.1, latencies

@@ -114,8 +114,8 @@ def db_upgrade() -> None:
         state = migrate.inspect_schema(db.engine)
     finally:
         db.dispose()
-    for table in repaired:
-        typer.echo(f"recreated missing table '{table}'")
+    for repair in repaired:
+        typer.echo(repair)
     if not state.ok:
         _fail("schema still differs from the models: " + "; ".join(state.differences))
     typer.echo(f"schema at revision {state.head}")

@@ -48,7 +48,9 @@ def one_of(column: str, words: Iterable[StrEnum]) -> CheckConstraint:
     """
     values = [w.value for w in words]
     listed = ", ".join(f"'{v}'" for v in values)
-    return CheckConstraint(f"{column} IN ({listed})", name=column, info={"one_of": values})
+    return CheckConstraint(
+        f"{column} IN ({listed})", name=column, info={"one_of": values, "column": column}
+    )
 
 
 class UTCDateTime(TypeDecorator[datetime]):

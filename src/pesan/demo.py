@@ -13,8 +13,9 @@ from pesan.accounts.service import create_user
 from pesan.auth import Caller
 from pesan.db import Database
 from pesan.providers import service as providers
-from pesan.providers.schemas import PresenceIn, ProfileIn, ServiceIn
+from pesan.providers.schemas import PresenceIn, ProfileIn, ScheduleIn, ServiceIn
 from pesan.roles import Role
+from pesan.timeutil import utcnow
 
 DEMO_PASSWORD = "pesan-demo"
 
@@ -29,7 +30,10 @@ class DemoProvider:
     languages: tuple[str, ...]
     presence: str
     services: tuple[tuple[str, int, int], ...]  # name, minutes, price in IDR
+    hours: dict[str, list[tuple[str, str]]] | None = None  # None: the default 09:00-21:00
 
+
+WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 PROVIDERS = (
     DemoProvider(
@@ -45,6 +49,7 @@ PROVIDERS = (
             ("Balinese massage", 90, 200_000),
             ("Balinese massage", 120, 260_000),
         ),
+        {day: [("08:00", "20:00")] for day in WEEK},
     ),
     DemoProvider(
         "ketut@example.com",
@@ -59,6 +64,8 @@ PROVIDERS = (
             ("Reflexology", 60, 140_000),
             ("Deep tissue massage", 90, 240_000),
         ),
+        # a lunch break, and Sundays off
+        {day: [("10:00", "13:00"), ("14:00", "21:00")] for day in WEEK if day != "sun"},
     ),
     DemoProvider(
         "nyoman@example.com",
@@ -93,6 +100,7 @@ PROVIDERS = (
         ("id", "en"),
         "busy",
         (("Manicure and pedicure", 60, 180_000), ("Hair cream bath", 60, 150_000)),
+        {day: [("10:00", "20:00")] for day in WEEK if day != "mon"},  # closed on Mondays
     ),
 )
 
@@ -136,6 +144,8 @@ def load(db: Database) -> bool:
                 ProfileIn(name=p.name, bio=p.bio, languages=list(p.languages), area=p.area),
             )
             providers.set_presence(session, caller, PresenceIn(presence=p.presence))
+            if p.hours is not None:
+                providers.put_schedule(session, caller, _schedule(p.hours), utcnow())
             for service_name, minutes, price in p.services:
                 providers.add_service(
                     session,
@@ -149,6 +159,11 @@ def load(db: Database) -> bool:
                     ),
                 )
     return created_any
+
+
+def _schedule(hours: dict[str, list[tuple[str, str]]]) -> ScheduleIn:
+    weekly = {day: [{"opens": o, "closes": c} for o, c in hours.get(day, [])] for day in WEEK}
+    return ScheduleIn.model_validate({"weeklyHours": weekly})
 
 
 def sign_in_text(created: bool) -> str:

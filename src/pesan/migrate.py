@@ -2,6 +2,7 @@
 against the models, so a server never runs on a database that lacks what it needs."""
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.operations import Operations
 from alembic.script import ScriptDirectory
 from sqlalchemy import CheckConstraint, Connection, Engine, MetaData, Table, inspect, text
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
@@ -22,7 +24,7 @@ from pesan.accounts import models as _accounts  # noqa: F401
 from pesan.admin import models as _admin  # noqa: F401
 from pesan.bookings import models as _bookings  # noqa: F401
 from pesan.chat import models as _chat  # noqa: F401
-from pesan.db import Base
+from pesan.db import NAMING, Base
 from pesan.live import models as _live  # noqa: F401
 from pesan.providers import models as _providers  # noqa: F401
 
@@ -104,44 +106,35 @@ def _differences(connection: Connection) -> list[str]:
 # a list (a new booking status) without a migration would pass every check and fail at run
 # time. So they are compared here, by name and by what they say: the quoted words, numbers and
 # column names in their text (the databases rewrite the rest: casts, parentheses, BETWEEN).
-_SQL_WORDS = frozenset(
-    (
-        "alter",
-        "add",
-        "table",
-        "constraint",
-        "check",
-        "and",
-        "or",
-        "not",
-        "in",
-        "any",
-        "array",
-        "between",
-        "is",
-        "null",
-        "true",
-        "false",
-        "text",
-        "character",
-        "varying",
-        "integer",
-        "bigint",
-        "numeric",
-        "boolean",
-        "timestamp",
-        "with",
-        "without",
-        "time",
-        "zone",
-        "exclude",
-        "using",
-        "where",
-    )
-)
+_SQL_TEXT = """alter add table constraint check and or not in any array between is null true
+false text character varying integer bigint numeric boolean timestamp with without time zone
+exclude using where"""
+_SQL_WORDS = frozenset(_SQL_TEXT.split())
 
 
-def _constraint_differences(connection: Connection, skip: set[str]) -> list[str]:
+@dataclass(frozen=True)
+class ConstraintDrift:
+    """A CHECK or exclusion constraint that is not what the code says."""
+
+    kind: str  # "check constraint" or "exclusion constraint"
+    table: str
+    name: str
+    problem: str  # "missing", "extra", or how it differs
+
+    def describe(self) -> str:
+        where = f"{self.kind} '{self.name}' on '{self.table}'"
+        if self.problem == "missing":
+            return f"{where} is missing"
+        if self.problem == "extra":
+            return f"{where} is not one of pesan's"
+        return f"{where} differs from the code: {self.problem}"
+
+
+def _constraint_differences(connection: Connection, skip: Collection[str]) -> list[str]:
+    return [d.describe() for d in constraint_drift(connection, skip)]
+
+
+def constraint_drift(connection: Connection, skip: Collection[str] = ()) -> list[ConstraintDrift]:
     inspector = inspect(connection)
     present = set(inspector.get_table_names())
     out = []
@@ -173,15 +166,13 @@ def _constraint_differences(connection: Connection, skip: set[str]) -> list[str]
 
 def _compare(
     kind: str, table: str, expected: dict[str, "_Fingerprint"], actual: dict[str, "_Fingerprint"]
-) -> list[str]:
-    out = [f"{kind} '{n}' on '{table}' is missing" for n in sorted(expected.keys() - actual)]
-    out += [
-        f"{kind} '{n}' on '{table}' is not one of pesan's" for n in sorted(actual.keys() - expected)
-    ]
+) -> list[ConstraintDrift]:
+    out = [ConstraintDrift(kind, table, n, "missing") for n in sorted(expected.keys() - actual)]
+    out += [ConstraintDrift(kind, table, n, "extra") for n in sorted(actual.keys() - expected)]
     for name in sorted(expected.keys() & actual.keys()):
         want, have = expected[name], actual[name]
         if want != have:
-            out.append(f"{kind} '{name}' on '{table}' differs from the code: {want.explain(have)}")
+            out.append(ConstraintDrift(kind, table, name, want.explain(have)))
     return out
 
 
@@ -272,9 +263,10 @@ def upgrade(engine: Engine, *, repair: bool = True) -> list[str]:
     """Apply every migration not yet applied, under a lock other pesan processes respect.
 
     With `repair`, tables that the head revision defines but that are missing outright
-    (dropped by hand) are recreated from the models; the schema tests keep the models and
-    the migrations identical, so this restores exactly what the migrations made. Returns
-    what it repaired.
+    (dropped by hand) are recreated from the models, and CHECK and exclusion constraints that
+    are missing or differ are put back as the code has them; the schema tests keep the models
+    and the migrations identical, so this restores exactly what the migrations made. Returns
+    what it repaired, in sentences.
     """
     repaired: list[str] = []
     with engine.execution_options(pesan_write=True).connect() as connection:
@@ -293,15 +285,50 @@ def upgrade(engine: Engine, *, repair: bool = True) -> list[str]:
                     missing = [t for t in metadata.sorted_tables if t.name not in existing]
                     for table in missing:
                         table.create(connection)
-                        repaired.append(table.name)
+                        repaired.append(f"recreated missing table '{table.name}'")
                     if missing and not sqlite:
                         _restore_foreign_keys(connection, {t.name for t in missing})
+                    repaired += _repair_constraints(connection)
                 if sqlite:
                     _check_foreign_keys(connection)
         finally:
             if sqlite:
                 _sqlite_foreign_keys(connection, on=True)
     return repaired
+
+
+def _repair_constraints(connection: Connection) -> list[str]:
+    """Put CHECK and exclusion constraints back as the code has them. PostgreSQL alters them
+    in place; SQLite cannot, so the table is rebuilt from the model with its rows. Either
+    fails (and changes nothing) if a row breaks the constraint: a person must look at it."""
+    drifts = [d for d in constraint_drift(connection) if d.problem != "extra"]
+    if connection.dialect.name == "sqlite":
+        operations = Operations(MigrationContext.configure(connection))
+        for name in sorted({d.table for d in drifts}):
+            with operations.batch_alter_table(
+                name, copy_from=_sqlite_table(name), recreate="always"
+            ):
+                pass
+            for index in metadata.tables[name].indexes:  # the rebuild keeps only some
+                index.create(connection, checkfirst=True)
+    else:
+        for drift in drifts:
+            table = metadata.tables[drift.table]
+            constraint = next(c for c in table.constraints if c.name == drift.name)
+            if drift.problem != "missing":
+                connection.execute(
+                    text(f'ALTER TABLE {drift.table} DROP CONSTRAINT "{drift.name}"')
+                )
+            connection.execute(AddConstraint(constraint))
+    return [f"restored {d.kind} '{d.name}' on '{d.table}'" for d in drifts]
+
+
+def _sqlite_table(name: str) -> Table:
+    """The model's table as SQLite has it: without PostgreSQL's exclusion constraints."""
+    table = metadata.tables[name].to_metadata(MetaData(naming_convention=NAMING))
+    for constraint in [c for c in table.constraints if isinstance(c, ExcludeConstraint)]:
+        table.constraints.discard(constraint)
+    return table
 
 
 def _sqlite_foreign_keys(connection: Connection, *, on: bool) -> None:

@@ -6,8 +6,8 @@ from sqlalchemy.orm import Session
 from pesan.admin.models import AdminMessage
 from pesan.admin.schemas import AdminMessageOut
 from pesan.auth import Caller, ensure_role
-from pesan.errors import ValidationFailed
-from pesan.ids import is_valid, new_id
+from pesan.ids import new_id
+from pesan.paging import id_cursor, take_page
 from pesan.roles import Role
 
 
@@ -39,12 +39,8 @@ def list_messages(
     """Newest first."""
     ensure_role(caller, [Role.admin], "read the admin inbox")
     query = select(AdminMessage).order_by(AdminMessage.id.desc()).limit(limit + 1)
-    if cursor:
-        if not is_valid(cursor):
-            raise ValidationFailed("cursor", "not a cursor this server made")
-        query = query.where(AdminMessage.id < cursor)
-    rows = list(session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [AdminMessageOut.model_validate(r, from_attributes=True) for r in rows]
-    return items, (rows[-1].id if more else None)
+    after = id_cursor(cursor)
+    if after:
+        query = query.where(AdminMessage.id < after)
+    rows, next_cursor = take_page(session.scalars(query).all(), limit, lambda m: m.id)
+    return [AdminMessageOut.model_validate(r, from_attributes=True) for r in rows], next_cursor

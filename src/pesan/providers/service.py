@@ -11,6 +11,7 @@ from pesan.auth import Caller, ensure_role
 from pesan.db import insert_or_existing
 from pesan.errors import NotFound, ValidationFailed
 from pesan.ids import new_id
+from pesan.paging import id_cursor, take_page
 from pesan.providers.enums import Presence
 from pesan.providers.models import ProviderProfile, Service
 from pesan.providers.schedule import WEEKDAYS, Schedule, ScheduleProblem, format_clock, parse_day
@@ -105,14 +106,11 @@ def list_providers(
                 ProviderProfile.area.ilike(pattern, escape="\\"),
             )
         )
-    if after_id:
-        query = query.where(ProviderProfile.user_id > after_id)
-    profiles = list(session.scalars(query))
-    more = len(profiles) > limit
-    profiles = profiles[:limit]
-    services = _services_of(session, [p.user_id for p in profiles])
-    items = [provider_out(p, services[p.user_id]) for p in profiles]
-    return items, (profiles[-1].user_id if more else None)
+    after = id_cursor(after_id)
+    if after:
+        query = query.where(ProviderProfile.user_id > after)
+    profiles, next_cursor = take_page(session.scalars(query).all(), limit, lambda p: p.user_id)
+    return providers_out(session, profiles), next_cursor
 
 
 def _like(text: str) -> str:

@@ -285,7 +285,7 @@ def test_redis_down_sends_still_succeed_with_throttling_on(
         own.stop()
 
 
-def test_signing_out_closes_sockets_on_every_server_process(
+def test_every_server_process_closes_signed_out_sockets_and_shares_limits(
     database_url_factory: Any, tmp_path: Path, start_server: Any
 ) -> None:
     from tests.live.test_scale_out import OwnRedis
@@ -294,7 +294,12 @@ def test_signing_out_closes_sockets_on_every_server_process(
     own.start()
     try:
         url = str(database_url_factory("postgresql"))
-        env = {**pesan_env(database_url=url), "PESAN_REDIS_URL": own.url}
+        env = {
+            **pesan_env(database_url=url),
+            "PESAN_REDIS_URL": own.url,
+            "PESAN_LIMITS_ENABLED": "true",
+            "PESAN_LIMIT_LOGIN_ACCOUNT": "2/minute",
+        }
         assert run_pesan("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
         a, b = start_server(env, tmp_path), start_server(env, tmp_path)
         a.wait_ready()
@@ -321,5 +326,16 @@ def test_signing_out_closes_sockets_on_every_server_process(
         assert httpx.post(f"{a.url}/api/v1/auth/logout", headers=headers).status_code == 204
         holder.join(15)
         assert closed_codes == [4401]
+
+        # Limits are counted in Redis: both processes together, not each on its own.
+        attempts = [
+            httpx.post(
+                f"{server.url}/api/v1/auth/login",
+                json={"email": customer["user"]["email"], "password": "wrong guess"},
+                timeout=10,
+            ).status_code
+            for server in (a, b, a)
+        ]
+        assert attempts == [401, 401, 429]
     finally:
         own.stop()

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from pesan import __version__, errors, migrate, ops, scheduled
+from pesan import __version__, errors, migrate, ops, scheduled, web
 from pesan.accounts.routes import router as accounts_router
 from pesan.admin.routes import router as admin_router
 from pesan.bookings.routes import provider_router as availability_router
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             "stable `code` and the `requestId`."
         ),
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by pesan.web with Swagger UI from a package, not a CDN
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.include_router(api)
     app.include_router(ops.router, responses=problem_responses(401, 422))
     errors.install(app)
+    web.install(app, settings, API_PREFIX)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     _publish_problem_schema(app)
     return app

@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     no_show_grace_minutes: int = Field(30, ge=0, le=1440)
     provider_late_minutes: int = Field(30, ge=0, le=1440)
     admin_password: str | None = Field(None, description="For `pesan admin create`.")
+    # Web app
+    secret_key: str | None = Field(
+        None,
+        min_length=16,
+        description="Signs the web app's CSRF cookie; set it when several processes serve. "
+        "Default: made once and kept in data_dir (embedded) or made per process.",
+    )
     # Time limits on the database, so no request waits more than a few seconds.
     db_statement_timeout_seconds: float = Field(5.0, gt=0)
     db_lock_timeout_seconds: float = Field(3.0, gt=0)  # SQLite: its busy timeout

@@ -23,33 +23,35 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 API_PREFIX = "/api/v1"
 DOCS_PATH = f"{API_PREFIX}/docs"
 
-# Pages and API answers may only use this origin's own files, never be framed, never send a
-# Referer elsewhere. The interactive API docs run an inline start-up script and, until their
-# assets are served locally, load Swagger UI from its CDN: that path alone gets a wider policy.
+# Pages and API answers may only use this origin's own files (scripts, styles, sockets, the
+# ring sound), are never framed, and send no Referer to other sites. The interactive API docs
+# (Swagger UI, served locally) run an inline start-up script and set inline styles: that path
+# alone allows them.
 CSP = (
-    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
-    "form-action 'self'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'; object-src 'none'"
 )
 DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "img-src 'self' data: https://fastapi.tiangolo.com; object-src 'none'; base-uri 'self'; "
-    "frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
 )
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
 ]
+CACHEABLE = "/static/"  # the web app's own files; every other answer may be private
 
 
 def security_headers(path: str, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The headers every answer gets; API answers (tokens, private data) are never stored."""
+    """The headers every answer gets. Pages and API answers (tokens, private data) are never
+    stored; the web app's static files may be."""
     present = {key.lower() for key, _ in headers}
     out = list(headers) + [h for h in SECURITY_HEADERS if h[0] not in present]
     if b"content-security-policy" not in present:
         out.append((b"content-security-policy", (DOCS_CSP if path == DOCS_PATH else CSP).encode()))
-    if path.startswith(API_PREFIX) and b"cache-control" not in present:
+    if not path.startswith(CACHEABLE) and b"cache-control" not in present:
         out.append((b"cache-control", b"no-store"))
     return out
 

@@ -81,7 +81,7 @@ ERRORS: dict[str, tuple[Request, int, str]] = {
         "not_found",
     ),
     "unknown route": (lambda c, a: c.get("/api/v1/nowhere"), 404, "not_found"),
-    "unknown route outside the api": (lambda c, a: c.get("/nowhere"), 404, "not_found"),
+    # (an unknown path outside the API is the web app's: an HTML page, see tests/web)
     "wrong method": (lambda c, a: c.delete("/api/v1/providers"), 405, "method_not_allowed"),
     "invalid transition": (_invalid_transition, 409, "invalid_transition"),
     "email taken": (_email_taken, 409, "email_taken"),

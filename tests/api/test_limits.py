@@ -279,7 +279,7 @@ def test_an_oversized_auth_frame_is_refused_4401(client: TestClient, api: Api) -
 def assert_secure_headers(r: Any) -> None:
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["x-frame-options"] == "DENY"
-    assert r.headers["referrer-policy"] == "no-referrer"
+    assert r.headers["referrer-policy"] == "same-origin"
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
 
 

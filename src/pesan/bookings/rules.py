@@ -357,3 +357,17 @@ def system_message(
 
 def _minutes(span: timedelta) -> int:
     return int(span.total_seconds() // 60)
+
+
+def allowed_actions(
+    facts: Facts, actor: Actor, now: datetime, policy: Policy
+) -> list[BookingAction]:
+    """What this actor may do to a booking now: exactly the buttons its card shows."""
+    allowed = []
+    for action in TRANSITIONS:
+        try:
+            decide(action, facts, actor, now, policy)
+        except (WrongActor, InvalidTransition):
+            continue
+        allowed.append(action)
+    return allowed

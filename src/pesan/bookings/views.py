@@ -1,5 +1,7 @@
 """What a booking looks like to its parties: the JSON shape, one booking, and lists."""
 
+from datetime import datetime
+
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -90,3 +92,47 @@ def list_bookings(
         query = query.where(Booking.id < after)
     rows, next_cursor = take_page(session.scalars(query).all(), limit, lambda b: b.id)
     return [booking_out(b) for b in rows], next_cursor
+
+
+def bookings_in_conversation(
+    session: Session, caller: Caller, conversation_id: str, limit: int = 20
+) -> list[BookingOut]:
+    """The bookings made in a conversation, newest first (its booking cards)."""
+    rows = list(
+        session.scalars(
+            select(Booking)
+            .where(Booking.conversation_id == conversation_id)
+            .order_by(Booking.id.desc())
+            .limit(limit)
+        )
+    )
+    for booking in rows:
+        ensure_visible(caller, (booking.customer_id, booking.provider_id), "booking")
+    return [booking_out(b) for b in rows]
+
+
+def provider_schedule(
+    session: Session, caller: Caller, start: datetime, end: datetime
+) -> list[BookingOut]:
+    """The provider's bookings that start in [start, end), earliest first (today's list)."""
+    rows = session.scalars(
+        select(Booking)
+        .where(
+            Booking.provider_id == caller.id,
+            Booking.start_at >= start,
+            Booking.start_at < end,
+        )
+        .order_by(Booking.start_at, Booking.id)
+    )
+    return [booking_out(b) for b in rows]
+
+
+def pending_for_provider(session: Session, caller: Caller, limit: int = 50) -> list[BookingOut]:
+    """Requests waiting for this provider's answer, oldest first."""
+    rows = session.scalars(
+        select(Booking)
+        .where(Booking.provider_id == caller.id, Booking.status == BookingStatus.pending)
+        .order_by(Booking.id)
+        .limit(limit)
+    )
+    return [booking_out(b) for b in rows]

@@ -11,7 +11,7 @@ from pesan.auth import Caller, ensure_visible
 from pesan.chat.enums import SYSTEM_SENDER, MessageType
 from pesan.chat.models import Conversation, Message, Participant
 from pesan.chat.schemas import ConversationOut, MessageOut, ParticipantOut
-from pesan.errors import NotFound, ValidationFailed
+from pesan.errors import Forbidden, NotFound, ValidationFailed
 from pesan.ids import is_valid
 from pesan.paging import take_page
 from pesan.schemas import decode_cursor, encode_cursor, parse_timestamp
@@ -207,3 +207,27 @@ def booking_message(session: Session, booking_id: str) -> Message | None:
         .order_by(Message.id)
         .limit(1)
     )
+
+
+def unread_by_conversation(session: Session, user_id: str) -> dict[str, int]:
+    """The user's conversations that have unread messages, with how many (the web's badges)."""
+    rows = session.execute(
+        select(Message.conversation_id, func.count())
+        .where(Message.recipient_id == user_id, Message.read.is_(False))
+        .group_by(Message.conversation_id)
+    )
+    return {cid: int(n) for cid, n in rows}
+
+
+def all_conversations(session: Session, caller: Caller, limit: int) -> list[ConversationOut]:
+    """Every conversation, most recently active first: for admins watching for abuse."""
+    if not caller.is_admin:
+        raise Forbidden("Only admins can list every conversation.", code="role_not_allowed")
+    conversations = list(
+        session.scalars(
+            select(Conversation)
+            .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+            .limit(limit)
+        )
+    )
+    return conversations_out(session, caller.id, conversations)

@@ -111,6 +111,14 @@ def events_after(session: Session, user_id: str, after_seq: int, limit: int) -> 
     return [Event(r.user_id, r.seq, r.type, r.payload) for r in rows]
 
 
+def newest_event_id(session: Session, user_id: str) -> str:
+    """The id of the user's newest event: a page rendered now resumes live events from it."""
+    seq = session.scalar(
+        select(UserEventCounter.last_seq).where(UserEventCounter.user_id == user_id)
+    )
+    return format_event_id(int(seq or 0))
+
+
 def prune(session: Session, older_than: datetime) -> int:
     """Forget events past their retention; a client that needed them is told to resync."""
     result = session.execute(delete(UserEvent).where(UserEvent.created_at < older_than))

@@ -194,6 +194,14 @@ def get_service(session: Session, provider_id: str, service_id: str) -> Service 
     return service
 
 
+def areas(session: Session) -> list[str]:
+    """The areas providers work in, alphabetically (the directory's area filter)."""
+    rows = session.scalars(
+        select(ProviderProfile.area).where(ProviderProfile.area != "").distinct()
+    )
+    return sorted(set(rows), key=str.lower)
+
+
 # ---- presence follows work -----------------------------------------------------------------
 
 

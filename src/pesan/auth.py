@@ -63,8 +63,12 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What is stored of a token (and what a revocation names): its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+_digest = token_digest
 
 
 def issue_token(session: Session, user_id: str) -> str:
@@ -99,6 +103,12 @@ def caller_for_token(session: Session, token: str) -> Caller:
     if user.disabled_at is not None:
         raise Unauthorized("This account is disabled.", code="account_disabled")
     return Caller(id=user.id, name=user.name, role=Role(user.role), email=user.email)
+
+
+def token_is_valid(session: Session, digest: str) -> bool:
+    """Whether the token with this digest is still signed in (not revoked, not expired)."""
+    auth = session.scalar(select(AuthToken).where(AuthToken.token_hash == digest))
+    return auth is not None and auth.revoked_at is None and auth.expires_at > utcnow()
 
 
 def ensure_visible(caller: Caller, parties: Iterable[str], what: str) -> None:

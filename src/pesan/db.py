@@ -6,16 +6,20 @@ runs only once the commit succeeded (live-event publishing uses it).
 """
 
 import logging
+import math
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import CheckConstraint, DateTime, Engine, MetaData, create_engine, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -65,18 +69,70 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else as_utc(value)
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class Timeouts:
+    """How long the server lets the database take, in seconds, so no request hangs.
+
+    PostgreSQL gets `statement_timeout` and `lock_timeout` as connection options; SQLite waits
+    at most `lock` for another writer (its busy timeout). `connect` bounds reaching the server,
+    `pool` waiting for a free connection.
+    """
+
+    statement: float = 5.0
+    lock: float = 3.0
+    connect: float = 3.0
+    pool: float = 5.0
+
+
+# Commands an operator runs (migrations, backups) wait for locks as long as they need (0: no
+# limit on PostgreSQL; SQLite's busy timeout stays at 30 s).
+PATIENT = Timeouts(statement=0, lock=0, connect=10.0, pool=30.0)
+
+
+def make_engine(url: str, timeouts: Timeouts = PATIENT) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        _configure_sqlite(engine)
+        # In memory: one connection per thread, no pool to wait for.
+        memory = make_url(url).database in (None, "", ":memory:")
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": _busy_seconds(timeouts)},
+            **({} if memory else {"pool_timeout": timeouts.pool}),
+        )
+        _configure_sqlite(engine, timeouts)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=timeouts.pool,
+        connect_args=_postgresql_options(url, timeouts),
+    )
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _postgresql_options(url: str, timeouts: Timeouts) -> dict[str, Any]:
+    """Time limits and the UTC session zone, after any `options` the URL itself carries."""
+    ours = ["-c TimeZone=UTC"]
+    if timeouts.statement:
+        ours.append(f"-c statement_timeout={int(timeouts.statement * 1000)}")
+    if timeouts.lock:
+        ours.append(f"-c lock_timeout={int(timeouts.lock * 1000)}")
+    theirs = make_url(url).query.get("options")
+    given = [theirs] if isinstance(theirs, str) else list(theirs or ())
+    return {
+        "connect_timeout": max(1, math.ceil(timeouts.connect)),
+        "options": " ".join([*given, *ours]),
+    }
+
+
+def _busy_seconds(timeouts: Timeouts) -> float:
+    return timeouts.lock or 30.0
+
+
+def _configure_sqlite(engine: Engine, timeouts: Timeouts) -> None:
     # pysqlite's own transaction handling is off; we emit BEGIN ourselves so that writers
     # take the lock up front (BEGIN IMMEDIATE) and wait for it instead of failing later.
     @event.listens_for(engine, "connect")
@@ -85,7 +141,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(_busy_seconds(timeouts) * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -96,9 +152,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeouts: Timeouts = PATIENT) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, timeouts)
         self.dialect = self.engine.dialect.name
         self._writer = sessionmaker(
             bind=self.engine.execution_options(pesan_write=True), expire_on_commit=False
@@ -106,10 +162,35 @@ class Database:
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
         # Receives the durable events a transaction wrote, after it committed (the broker).
         self.publisher: Callable[[list[Any]], None] | None = None
+        # SQLite has one writer at a time and its busy handler polls (every 100 ms at last),
+        # so under a burst some writers starve past the busy timeout. This process's writers
+        # queue here instead, woken as soon as the one before them ends; other processes still
+        # meet the busy timeout.
+        self._write_turn = threading.RLock() if self.dialect == "sqlite" else None
+        self._turn_timeout = _busy_seconds(timeouts)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: commit on success, roll back on any exception."""
+        with self._turn():
+            yield from self._transaction()
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        turn = self._write_turn
+        if turn is None:
+            yield
+            return
+        if not turn.acquire(timeout=self._turn_timeout):
+            raise SATimeoutError(
+                f"no turn to write to SQLite within {self._turn_timeout:g} s (busy)"
+            )
+        try:
+            yield
+        finally:
+            turn.release()
+
+    def _transaction(self) -> Iterator[Session]:
         session = self._writer()
         if self.publisher is not None:
             session.info["publish"] = self.publisher

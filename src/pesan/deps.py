@@ -1,7 +1,7 @@
 """Dependencies as named `Annotated` types: a route reads `def f(db: Db, caller: CurrentUser)`."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -11,6 +11,7 @@ from pesan.clock import Clock
 from pesan.config import Settings
 from pesan.db import Database
 from pesan.errors import Unauthorized
+from pesan.throttle import Throttle
 
 _bearer = HTTPBearer(auto_error=False, description="An opaque token from login or register.")
 
@@ -25,6 +26,21 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
+def get_throttle(request: Request) -> Throttle:
+    throttle: Throttle = request.app.state.throttle
+    return throttle
+
+
+def client_address(request: Request) -> str:
+    """The client's address (behind a proxy: the one it forwarded, as uvicorn trusts it)."""
+    return request.client.host if request.client else "unknown"
+
+
+def get_live(request: Request) -> Any:
+    """The broker to live sockets (pesan.live.broker.Broker), None outside the app's lifespan."""
+    return request.app.state.broker
+
+
 def get_now(request: Request) -> datetime:
     """The time, from the app's clock (tests set one they control)."""
     clock: Clock = request.app.state.clock
@@ -33,6 +49,9 @@ def get_now(request: Request) -> datetime:
 
 Db = Annotated[Database, Depends(get_db)]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+Throttler = Annotated[Throttle, Depends(get_throttle)]
+ClientAddress = Annotated[str, Depends(client_address)]
+Live = Annotated[Any, Depends(get_live)]
 Now = Annotated[datetime, Depends(get_now)]
 
 

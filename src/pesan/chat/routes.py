@@ -13,8 +13,10 @@ from pesan.chat.schemas import (
     ReadOut,
     SendMessageIn,
 )
-from pesan.deps import CurrentUser, Db
-from pesan.schemas import Limit, Page
+from pesan.deps import CurrentUser, Db, Throttler
+from pesan.schemas import Limit as PageLimit
+from pesan.schemas import Page, problem_responses
+from pesan.throttle import Limit
 
 router = APIRouter(prefix="/conversations", tags=["chat"])
 
@@ -25,7 +27,7 @@ MessageCursor = Annotated[str | None, Query(max_length=64)]
 def list_conversations(
     caller: CurrentUser,
     db: Db,
-    limit: Limit = 50,
+    limit: PageLimit = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[ConversationOut]:
     """The caller's conversations, most recently active first."""
@@ -55,7 +57,7 @@ def list_messages(
     after: MessageCursor = None,
     before: MessageCursor = None,
     cursor: Annotated[MessageCursor, Query(description="Same as `after`.")] = None,
-    limit: Limit = 50,
+    limit: PageLimit = 50,
 ) -> MessagePage:
     """Oldest first. No cursor: from the start; `after`: newer than it; `before`: the page
     just older than it."""
@@ -70,11 +72,20 @@ def list_messages(
     "/{conversation_id}/messages",
     status_code=201,
     response_model=MessageOut,
-    responses={200: {"model": MessageOut, "description": "A repeat of a clientMessageId."}},
+    responses={
+        200: {"model": MessageOut, "description": "A repeat of a clientMessageId."},
+        **problem_responses(429),
+    },
 )
 def send_message(
-    conversation_id: str, body: SendMessageIn, caller: CurrentUser, db: Db, response: Response
+    conversation_id: str,
+    body: SendMessageIn,
+    caller: CurrentUser,
+    db: Db,
+    response: Response,
+    throttle: Throttler,
 ) -> MessageOut:
+    throttle.hit(Limit.send, caller.id)
     with db.transaction() as session:
         posted = service.send_message(session, caller, conversation_id, body)
     if posted.created:

@@ -5,6 +5,7 @@ that cannot be reached fails the run instead of being skipped.
 """
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,6 +14,11 @@ from typing import Any
 
 os.environ.setdefault("PESAN_ARGON2_TIME_COST", "1")
 os.environ.setdefault("PESAN_ARGON2_MEMORY_KIB", "64")
+# The suite's processes (and the servers they start) run far from UTC, in UTC+14, as its
+# PostgreSQL sessions run in Asia/Makassar: pesan must depend on neither zone.
+os.environ.setdefault("TZ", "Pacific/Kiritimati")
+# Throttling is tested on apps of its own; the rest of the suite signs in freely.
+os.environ.setdefault("PESAN_LIMITS_ENABLED", "false")
 
 import psycopg
 import pytest
@@ -25,9 +31,11 @@ from pesan.app import create_app
 from pesan.config import Settings, get_settings
 
 get_settings.cache_clear()
+time.tzset()  # the TZ above, for this process
 
 PG_ADMIN_URL = os.environ.get("PESAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PESAN_TEST_REDIS", "redis://127.0.0.1:6379/0")
+PG_SESSION_TIMEZONE = "Asia/Makassar"
 IN_CI = bool(os.environ.get("CI"))
 BACKENDS = os.environ.get("PESAN_TEST_BACKENDS", "sqlite,postgresql").split(",")
 
@@ -52,6 +60,8 @@ def create_pg_database() -> PgDatabase:
     name = f"pesan_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        # A server east of UTC, as in Bali: pesan must not depend on the session's zone.
+        conn.execute(f"ALTER DATABASE \"{name}\" SET timezone = '{PG_SESSION_TIMEZONE}'")
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     return PgDatabase(url=f"{base}/{name}", name=name)
 

@@ -27,6 +27,7 @@ from pesan.live.ws import router as ws_router
 from pesan.middleware import RequestMiddleware
 from pesan.providers.routes import router as providers_router
 from pesan.schemas import ProblemOut, problem_responses
+from pesan.throttle import Throttle
 
 log = logging.getLogger("pesan.app")
 
@@ -35,7 +36,9 @@ API_PREFIX = "/api/v1"
 
 def create_app(settings: Settings | None = None, *, check_schema: bool = True) -> FastAPI:
     settings = settings or get_settings()
-    db = Database(settings.resolved_database_url, pool_size=settings.worker_threads)
+    db = Database(
+        settings.resolved_database_url, settings.db_timeouts, pool_size=settings.worker_threads
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +61,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
                 ticker.cancel()
             db.publisher = None
             await broker.stop()
+            app.state.throttle.close()
             db.dispose()
 
     app = FastAPI(
@@ -79,10 +83,14 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.state.tokens = TokenCache(settings.token_cache_seconds)
     app.state.passwords = PasswordHashing(settings.password_hash_threads)
     app.state.clock = SystemClock()
+    app.state.throttle = Throttle(settings)
     app.state.broker = None
     app.state.hub = None
 
-    api = APIRouter(prefix=API_PREFIX, responses=problem_responses(400, 401, 403, 404, 409, 422))
+    # Any route may meet a body over the limit (413) or a database outage (503).
+    api = APIRouter(
+        prefix=API_PREFIX, responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
+    )
     for router in (
         accounts_router,
         providers_router,
@@ -97,7 +105,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.include_router(ops.router, responses=problem_responses(401, 422))
     errors.install(app)
     web.install(app, settings, API_PREFIX)
-    app.add_middleware(RequestMiddleware)
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     _publish_problem_schema(app)
     return app
 

@@ -106,8 +106,12 @@ class PasswordHashing:
         return self._pool.submit(verify_password, password_hash, password).result()
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What is stored of a token (and what a revocation names): its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+_digest = token_digest
 
 
 def issue_token(session: Session, user_id: str) -> str:
@@ -115,14 +119,14 @@ def issue_token(session: Session, user_id: str) -> str:
     ttl = timedelta(days=get_settings().token_ttl_days)
     session.add(
         AuthToken(
-            id=new_id(), user_id=user_id, token_hash=_digest(token), expires_at=utcnow() + ttl
+            id=new_id(), user_id=user_id, token_hash=token_digest(token), expires_at=utcnow() + ttl
         )
     )
     return token
 
 
 def revoke_token(session: Session, token: str) -> None:
-    row = session.scalar(select(AuthToken).where(AuthToken.token_hash == _digest(token)))
+    row = session.scalar(select(AuthToken).where(AuthToken.token_hash == token_digest(token)))
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
 
@@ -137,7 +141,7 @@ def lookup_token(session: Session, token: str) -> tuple[Caller, datetime]:
     row = session.execute(
         select(User, AuthToken)
         .join(AuthToken, AuthToken.user_id == User.id)
-        .where(AuthToken.token_hash == _digest(token))
+        .where(AuthToken.token_hash == token_digest(token))
     ).first()
     if row is None:
         raise Unauthorized("That token is not valid.", code="invalid_token")
@@ -173,7 +177,7 @@ class TokenCache:
     def get(self, token: str) -> Caller | None:
         if self.ttl <= 0:
             return None
-        key = _digest(token)
+        key = token_digest(token)
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -191,14 +195,20 @@ class TokenCache:
         with self._lock:
             if generation != self.generation:
                 return
-            self._entries[_digest(token)] = (caller, self.clock() + self.ttl, expires_at)
+            self._entries[token_digest(token)] = (caller, self.clock() + self.ttl, expires_at)
             while len(self._entries) > self.max_size:
                 self._entries.popitem(last=False)
 
     def forget(self, token: str) -> None:
         with self._lock:
             self.generation += 1
-            self._entries.pop(_digest(token), None)
+            self._entries.pop(token_digest(token), None)
+
+
+def token_is_valid(session: Session, digest: str) -> bool:
+    """Whether the token with this digest is still signed in (not revoked, not expired)."""
+    auth = session.scalar(select(AuthToken).where(AuthToken.token_hash == digest))
+    return auth is not None and auth.revoked_at is None and auth.expires_at > utcnow()
 
 
 def ensure_visible(caller: Caller, parties: Iterable[str], what: str) -> None:

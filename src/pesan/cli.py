@@ -1,6 +1,8 @@
 """The `pesan` command: serve, db, doctor, demo, admin. Configuration comes from PESAN_*."""
 
+import ipaddress
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,7 +21,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-db_app = typer.Typer(help="The database schema: upgrade, check, current.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database: upgrade, check, current, backup, restore.", no_args_is_help=True
+)
 admin_app = typer.Typer(help="Admin accounts.", no_args_is_help=True)
 bookings_app = typer.Typer(
     help="Run the bookings' periodic work once (the server runs it every second itself).",
@@ -92,8 +96,11 @@ def serve(
         workers=workers,
         log_config=None,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_ping_interval_seconds,
+        ws_max_size=settings.ws_max_frame_bytes,
+        server_header=False,  # no "Server: uvicorn": nothing to tell an attacker
     )
 
 
@@ -147,6 +154,49 @@ def db_current() -> None:
     typer.echo(f"database: {current or 'none'}; code: {migrate.head_revision()}")
 
 
+@db_app.command("backup")
+def db_backup(
+    path: Annotated[Path, typer.Argument(help="A new file to write the backup to.")],
+) -> None:
+    """A consistent copy of the database while the server runs (SQLite online backup;
+    PostgreSQL pg_dump, or the command to run where it is not installed)."""
+    from pesan import backup
+
+    try:
+        outcome = backup.backup(get_settings().resolved_database_url, path)
+    except backup.BackupError as exc:
+        _fail(f"backup failed: {exc}")
+        return
+    typer.echo(outcome.message)
+    if not outcome.done:
+        raise typer.Exit(1)
+
+
+@db_app.command("restore")
+def db_restore(
+    path: Annotated[Path, typer.Argument(help="A backup made by `pesan db backup`.")],
+) -> None:
+    """Restore a backup into an empty database (PESAN_DATABASE_URL), then check its schema."""
+    from pesan import backup
+
+    db = _database()
+    try:
+        outcome = backup.restore(db, path)
+        if outcome.done:
+            state = migrate.inspect_schema(db.engine)
+            outcome.message += f"; schema at revision {state.current}"
+            if not state.at_head:
+                outcome.message += f" (run `{migrate.FIX_COMMAND}` to reach {state.head})"
+    except backup.BackupError as exc:
+        _fail(f"restore failed: {exc}")
+        return
+    finally:
+        db.dispose()
+    typer.echo(outcome.message)
+    if not outcome.done:
+        raise typer.Exit(1)
+
+
 @app.command()
 def doctor() -> None:
     """Check config, database, schema, disk space and broker: one line each, with the fix."""
@@ -168,8 +218,9 @@ def doctor() -> None:
         if broker is not None:
             broker.close_sync()
     for r in results:
-        line = f"{'OK  ' if r.ok else 'FAIL'} {r.name:<8} {r.detail}"
-        if not r.ok and r.fix:
+        level = "FAIL" if not r.ok else "WARN" if r.warning else "OK  "
+        line = f"{level} {r.name:<8} {r.detail}"
+        if (not r.ok or r.warning) and r.fix:
             line += f"  -> fix: {r.fix}"
         typer.echo(line)
     if not all(r.ok for r in results):
@@ -177,10 +228,23 @@ def doctor() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Load a small Bali marketplace to click through (running it again changes nothing)."""
+def demo(
+    force: Annotated[
+        bool, typer.Option("--force", help="Load it even if the server listens beyond loopback.")
+    ] = False,
+) -> None:
+    """Load a small Bali marketplace to click through (running it again changes nothing).
+    Its accounts share a published password, so it refuses a server reachable from outside."""
     from pesan import demo as demo_data
 
+    host = get_settings().host
+    if not force and not is_loopback(host):
+        _fail(
+            f"refusing to load the demo: PESAN_HOST={host} listens beyond this machine and every "
+            "demo account's password is public. Use PESAN_HOST=127.0.0.1, or --force on a "
+            "server nobody else can reach.",
+            code=2,
+        )
     db = _ready_database("load the demo")
     try:
         created = demo_data.load(db)
@@ -255,6 +319,15 @@ def admin_create(
     finally:
         db.dispose()
     typer.echo(f"admin {email} created (id {user_id})")
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve anywhere
 
 
 def _config_problem(exc: ValidationError) -> str:

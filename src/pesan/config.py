@@ -2,10 +2,26 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from pesan.db import Timeouts
+
+
+def _rate_limit(value: str) -> str:
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a limit such as 20/minute") from None
+    return value
+
+
+RateLimit = Annotated[str, AfterValidator(_rate_limit)]
 
 
 class Settings(BaseSettings):
@@ -18,6 +34,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="Redis for live events across processes.")
     host: str = "127.0.0.1"
     port: int = 8000
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxies whose X-Forwarded-For is trusted for the client's address.",
+    )
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
     token_ttl_days: int = Field(30, ge=1)
@@ -63,12 +83,39 @@ class Settings(BaseSettings):
         description="Signs the web app's CSRF cookie; set it when several processes serve. "
         "Default: made once and kept in data_dir (embedded) or made per process.",
     )
+    # Time limits on the database, so no request waits more than a few seconds.
+    db_statement_timeout_seconds: float = Field(5.0, gt=0)
+    db_lock_timeout_seconds: float = Field(3.0, gt=0)  # SQLite: its busy timeout
+    db_connect_timeout_seconds: float = Field(3.0, gt=0)
+    db_pool_timeout_seconds: float = Field(5.0, gt=0)
+    # Request size: a JSON body over this answers 413; a WebSocket frame over the other closes it.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    ws_max_frame_bytes: int = Field(64 * 1024, ge=1024)
+    # Throttling, in the `limits` library's notation ("20/minute", "5 per 10 seconds").
+    limits_enabled: bool = True
+    limit_login_account: RateLimit = "10/minute"
+    limit_login_address: RateLimit = "60/minute"
+    limit_register: RateLimit = "20/hour"
+    limit_send: RateLimit = "60/minute"
+    limit_book: RateLimit = "10/minute"
+    limit_typing: RateLimit = "60/minute"
 
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return normalise_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'pesan.sqlite3').resolve()}"
+
+    @property
+    def db_timeouts(self) -> "Timeouts":
+        from pesan.db import Timeouts
+
+        return Timeouts(
+            statement=self.db_statement_timeout_seconds,
+            lock=self.db_lock_timeout_seconds,
+            connect=self.db_connect_timeout_seconds,
+            pool=self.db_pool_timeout_seconds,
+        )
 
     @property
     def is_embedded(self) -> bool:

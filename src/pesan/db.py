@@ -7,12 +7,13 @@ runs only once the commit succeeded (live-event publishing uses it).
 
 import asyncio
 import logging
+import math
 import queue
-import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -28,7 +29,8 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -84,64 +86,79 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else as_utc(value)
 
 
-WRITE_LOCK_TIMEOUT_SECONDS = 30.0
+@dataclass(frozen=True)
+class Timeouts:
+    """How long the server lets the database take, in seconds, so no request hangs.
+
+    PostgreSQL gets `statement_timeout` and `lock_timeout` as connection options; SQLite waits
+    at most `lock` for another writer (its busy timeout). `connect` bounds reaching the server,
+    `pool` waiting for a free connection.
+    """
+
+    statement: float = 5.0
+    lock: float = 3.0
+    connect: float = 3.0
+    pool: float = 5.0
+
+
+# Commands an operator runs (migrations, backups) wait for locks as long as they need (0: no
+# limit on PostgreSQL; SQLite's busy timeout stays at 30 s).
+PATIENT = Timeouts(statement=0, lock=0, connect=10.0, pool=30.0)
+
+
 SQLITE_MMAP_BYTES = 1 << 30
 
 
-def make_engine(url: str, pool_size: int = 32) -> Engine:
+def make_engine(url: str, timeouts: Timeouts = PATIENT, pool_size: int = 32) -> Engine:
     """The engine; its pool holds a connection for each worker thread (`pool_size`), plus a
     few for work outside them, so no request waits for a connection a thread could use."""
     if url.startswith("sqlite"):
-        path = make_url(url).database
-        pool: dict[str, Any] = {}
+        path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            pool = {"pool_size": pool_size, "max_overflow": 8}
+        # In memory: one connection per thread, no pool to wait for.
+        memory = make_url(url).database in (None, "", ":memory:")
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": WRITE_LOCK_TIMEOUT_SECONDS},
-            **pool,
+            connect_args={"check_same_thread": False, "timeout": _busy_seconds(timeouts)},
+            **(
+                {}
+                if memory
+                else {"pool_timeout": timeouts.pool, "pool_size": pool_size, "max_overflow": 8}
+            ),
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, timeouts)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=8)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=8,
+        pool_timeout=timeouts.pool,
+        connect_args=_postgresql_options(url, timeouts),
+    )
 
 
-class FairLock:
-    """A lock handed to waiting threads in the order they asked for it (first come, first
-    served), so no writer starves; `threading.Lock` promises no order."""
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._waiters: deque[threading.Lock] = deque()
-        self._held = False
-
-    def acquire(self, timeout: float) -> bool:
-        with self._mutex:
-            if not self._held:
-                self._held = True
-                return True
-            waiter = threading.Lock()
-            waiter.acquire()
-            self._waiters.append(waiter)
-        if waiter.acquire(timeout=timeout):
-            return True  # release() handed the lock straight to us
-        with self._mutex:
-            try:
-                self._waiters.remove(waiter)
-                return False
-            except ValueError:  # handed to us just as we gave up: we hold it after all
-                return True
-
-    def release(self) -> None:
-        with self._mutex:
-            if self._waiters:
-                self._waiters.popleft().release()
-            else:
-                self._held = False
+def _postgresql_options(url: str, timeouts: Timeouts) -> dict[str, Any]:
+    """Time limits and the UTC session zone, after any `options` the URL itself carries."""
+    ours = ["-c TimeZone=UTC"]
+    if timeouts.statement:
+        ours.append(f"-c statement_timeout={int(timeouts.statement * 1000)}")
+    if timeouts.lock:
+        ours.append(f"-c lock_timeout={int(timeouts.lock * 1000)}")
+    theirs = make_url(url).query.get("options")
+    given = [theirs] if isinstance(theirs, str) else list(theirs or ())
+    return {
+        "connect_timeout": max(1, math.ceil(timeouts.connect)),
+        "options": " ".join([*given, *ours]),
+    }
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _busy_seconds(timeouts: Timeouts) -> float:
+    return timeouts.lock or 30.0
+
+
+def _configure_sqlite(engine: Engine, timeouts: Timeouts) -> None:
     # pysqlite's own transaction handling is off; we emit BEGIN ourselves so that writers
     # take the lock up front (BEGIN IMMEDIATE) and wait for it instead of failing later.
     @event.listens_for(engine, "connect")
@@ -150,7 +167,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(_busy_seconds(timeouts) * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         # Reads through a shared memory map (the OS page cache) instead of each connection's
         # own 2 MB page cache: a large database stays as fast to read as a small one.
@@ -163,48 +180,99 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class FairLock:
+    """A reentrant lock handed to waiting threads in the order they asked for it (first come,
+    first served), so no writer starves; `threading.RLock` promises no order."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[tuple[threading.Lock, int]] = deque()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def acquire(self, timeout: float) -> bool:
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            if self._owner is None:
+                self._owner, self._depth = me, 1
+                return True
+            waiter = threading.Lock()
+            waiter.acquire()
+            self._waiters.append((waiter, me))
+        if waiter.acquire(timeout=timeout):
+            return True  # release() handed the lock straight to us
+        with self._mutex:
+            try:
+                self._waiters.remove((waiter, me))
+                return False
+            except ValueError:  # handed to us just as we gave up: we hold it after all
+                return True
+
+    def release(self) -> None:
+        with self._mutex:
+            self._depth -= 1
+            if self._depth > 0:
+                return
+            if self._waiters:
+                waiter, ident = self._waiters.popleft()
+                self._owner, self._depth = ident, 1
+                waiter.release()
+            else:
+                self._owner = None
+
+
 class Database:
-    def __init__(self, url: str, pool_size: int = 32) -> None:
+    def __init__(self, url: str, timeouts: Timeouts = PATIENT, pool_size: int = 32) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size)
+        self.engine = make_engine(url, timeouts, pool_size)
         self.dialect = self.engine.dialect.name
-        # SQLite has one writer at a time. Writers of this process queue here, in order,
-        # instead of polling in SQLite's busy handler (which sleeps and backs off, up to
-        # 100 ms a try). Other processes (the CLI) still meet the busy timeout.
-        self._write_lock = FairLock() if self.dialect == "sqlite" else None
-        self._group: GroupWriter | None = None
-        self._group_lock = threading.Lock()
         self._writer = sessionmaker(
             bind=self.engine.execution_options(pesan_write=True), expire_on_commit=False
         )
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
         # Receives the durable events a transaction wrote, after it committed (the broker).
         self.publisher: Callable[[list[Any]], None] | None = None
+        # SQLite has one writer at a time and its busy handler polls (every 100 ms at last),
+        # so under a burst some writers starve past the busy timeout. This process's writers
+        # queue here instead, in arrival order, each woken as soon as the one before them
+        # ends; other processes still meet the busy timeout.
+        self._write_turn = FairLock() if self.dialect == "sqlite" else None
+        self._turn_timeout = _busy_seconds(timeouts)
+        self._group: GroupWriter | None = None
+        self._group_lock = threading.Lock()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: commit on success, roll back on any exception."""
-        lock = self._write_lock
-        if lock is not None and not lock.acquire(WRITE_LOCK_TIMEOUT_SECONDS):
-            raise OperationalError(
-                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
-            )
-        try:
-            with self._session() as session:
-                yield session
-        finally:
-            if lock is not None:
-                lock.release()
-        callbacks = session.info.pop("after_commit", [])
-        if session.info.pop("committed", False):
-            for callback in callbacks:
-                try:
-                    callback()
-                except Exception:  # an after-commit hook must never undo a committed answer
-                    log.exception("after-commit hook failed")
+        callbacks: list[Callable[[], None]] = []
+        with self._turn():
+            yield from self._transaction(callbacks)
+        # After the write turn is given back: publishing never delays the next writer.
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # an after-commit hook must never undo a committed answer
+                log.exception("after-commit hook failed")
 
     @contextmanager
-    def _session(self) -> Iterator[Session]:
+    def _turn(self) -> Iterator[None]:
+        turn = self._write_turn
+        if turn is None:
+            yield
+            return
+        if not turn.acquire(timeout=self._turn_timeout):
+            raise SATimeoutError(
+                f"no turn to write to SQLite within {self._turn_timeout:g} s (busy)"
+            )
+        try:
+            yield
+        finally:
+            turn.release()
+
+    def _transaction(self, run_after: list[Callable[[], None]]) -> Iterator[Session]:
         session = self._writer()
         if self.publisher is not None:
             session.info["publish"] = self.publisher
@@ -215,7 +283,11 @@ class Database:
             session.rollback()
             raise
         finally:
+            callbacks = session.info.pop("after_commit", [])
+            committed = session.info.pop("committed", False)
             session.close()
+        if committed:
+            run_after.extend(callbacks)
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
@@ -234,7 +306,7 @@ class Database:
         answers each only once that transaction committed. Elsewhere it is an ordinary
         transaction on a worker thread.
         """
-        if self._write_lock is None:
+        if self._write_turn is None:
             from starlette.concurrency import run_in_threadpool
 
             def alone() -> T:

@@ -112,6 +112,10 @@ BOOKERS = (
 ADMIN = ("admin@example.com", "pesan admin", Role.admin)
 
 
+def account_emails() -> list[str]:
+    return [email for email, _, _ in (*BOOKERS, ADMIN)] + [p.email for p in PROVIDERS]
+
+
 def _user(session: Session, email: str, name: str, role: Role) -> tuple[Caller, bool]:
     user = session.scalar(select(User).where(User.email == email))
     created = user is None

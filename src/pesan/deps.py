@@ -1,7 +1,7 @@
 """Dependencies as named `Annotated` types: a route reads `def f(db: Db, caller: CurrentUser)`."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,6 +12,7 @@ from pesan.clock import Clock
 from pesan.config import Settings
 from pesan.db import Database
 from pesan.errors import Unauthorized
+from pesan.throttle import Throttle
 
 _bearer = HTTPBearer(auto_error=False, description="An opaque token from login or register.")
 
@@ -30,6 +31,25 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
+async def get_throttle(request: Request) -> Throttle:
+    throttle: Throttle = request.app.state.throttle
+    return throttle
+
+
+def client_address(request: Request) -> str:
+    """The client's address (behind a proxy: the one it forwarded, as uvicorn trusts it)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def _client_address(request: Request) -> str:
+    return client_address(request)
+
+
+async def get_live(request: Request) -> Any:
+    """The broker to live sockets (pesan.live.broker.Broker), None outside the app's lifespan."""
+    return request.app.state.broker
+
+
 async def get_now(request: Request) -> datetime:
     """The time, from the app's clock (tests set one they control)."""
     clock: Clock = request.app.state.clock
@@ -46,6 +66,9 @@ async def get_passwords(request: Request) -> PasswordHashing:
 
 Passwords = Annotated[PasswordHashing, Depends(get_passwords)]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+Throttler = Annotated[Throttle, Depends(get_throttle)]
+ClientAddress = Annotated[str, Depends(_client_address)]
+Live = Annotated[Any, Depends(get_live)]
 Now = Annotated[datetime, Depends(get_now)]
 
 

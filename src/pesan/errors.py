@@ -12,9 +12,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pesan import metrics
 from pesan.logs import request_id_var
 
 log = logging.getLogger("pesan.errors")
@@ -90,6 +92,48 @@ class SlotUnavailable(Conflict):
 class ServiceUnavailable(Problem):
     status = 503
     code = "service_unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+class PayloadTooLarge(Problem):
+    status = 413
+    code = "payload_too_large"
+
+
+class RateLimited(Problem):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+# The database unreachable, timed out (statement, lock, busy, pool) or unable to write: an
+# outage the operator fixes, answered 503 rather than 500. Constraint refusals are not here.
+DATABASE_OUTAGES: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+)
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    if isinstance(exc, DATABASE_OUTAGES):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+
+
+def outage_summary(exc: BaseException) -> str:
+    """The driver's first line, without SQL or parameters: for the one log line an outage gets."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip().splitlines()
+    return f"{type(original).__name__}: {text[0][:200] if text else ''}"
+
+
+def database_unavailable() -> Problem:
+    return ServiceUnavailable("The database is unavailable just now; try again shortly.")
 
 
 def problem_body(
@@ -169,6 +213,22 @@ def install(app: FastAPI) -> None:
         problem = refused_by_database(exc)
         return problem_response(problem.status, problem.code, problem.detail)
 
+    async def _outage(request: Request, exc: Exception) -> JSONResponse:
+        if not is_database_outage(exc):
+            raise exc  # another database error (a constraint): not an outage
+        metrics.DATABASE_UNAVAILABLE.inc()
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            outage_summary(exc),
+        )
+        problem = database_unavailable()
+        return problem_response(problem.status, problem.code, problem.detail, None, problem.headers)
+
+    for outage in (*DATABASE_OUTAGES, sa_exc.DBAPIError):
+        app.add_exception_handler(outage, _outage)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _validation_errors(exc)
@@ -182,6 +242,7 @@ def install(app: FastAPI) -> None:
             405: "method_not_allowed",
             401: "not_authenticated",
             403: "forbidden",
+            413: "payload_too_large",
         }.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
         headers = dict(exc.headers) if exc.headers else None

@@ -30,6 +30,12 @@ EVENT_LAG = Histogram(
 BROKER_ERRORS = Counter("pesan_broker_errors_total", "Failures talking to the broker.", ["op"])
 WS_DROPPED = Counter("pesan_ws_dropped_total", "Sockets closed by the server.", ["reason"])
 
+# Hardening
+THROTTLED = Counter("pesan_throttled_total", "Requests refused 429 by a limit.", ["limit"])
+DATABASE_UNAVAILABLE = Counter(
+    "pesan_database_unavailable_total", "Requests answered 503: the database failed or timed out."
+)
+
 # Periodic work (scheduled.py)
 JOB_RUNS = Counter("pesan_job_runs_total", "Periodic job runs, by outcome.", ["job", "outcome"])
 JOB_EFFECTS = Counter(

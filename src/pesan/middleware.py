@@ -1,11 +1,14 @@
-"""One ASGI middleware for every request: request id, access log, metrics, and the last-resort
-500 problem+json (logged with its traceback; the client sees only the request id)."""
+"""One ASGI middleware for every request: request id, access log, metrics, security headers, the
+body size limit, and the last-resort 500 problem+json (logged with its traceback; the client
+sees only the request id)."""
 
 import logging
 import re
 import time
 import uuid
 
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,9 +20,46 @@ log = logging.getLogger("pesan.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+API_PREFIX = "/api/v1"
+DOCS_PATH = f"{API_PREFIX}/docs"
+
+# Pages and API answers may only use this origin's own files (scripts, styles, sockets, the
+# ring sound), are never framed, and send no Referer to other sites. The interactive API docs
+# (Swagger UI, served locally) run an inline start-up script and set inline styles: that path
+# alone allows them.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'; object-src 'none'"
+)
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
+)
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
+CACHEABLE = "/static/"  # the web app's own files; every other answer may be private
+
+
+def security_headers(path: str, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers every answer gets. Pages and API answers (tokens, private data) are never
+    stored; the web app's static files may be."""
+    present = {key.lower() for key, _ in headers}
+    out = list(headers) + [h for h in SECURITY_HEADERS if h[0] not in present]
+    if b"content-security-policy" not in present:
+        out.append((b"content-security-policy", (DOCS_CSP if path == DOCS_PATH else CSP).encode()))
+    if not path.startswith(CACHEABLE) and b"cache-control" not in present:
+        out.append((b"cache-control", b"no-store"))
+    return out
+
+
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int = 1024 * 1024) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
         self._templates: list[tuple[re.Pattern[str], str]] | None = None
 
     def _route(self, scope: Scope) -> str:
@@ -46,19 +86,6 @@ class RequestMiddleware:
                 request_id_var.reset(token)
             return
 
-        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
-            where = "path" if "\x00" in scope["path"] else "query"
-            response = problem_response(
-                422,
-                "validation_failed",
-                f"{where}: must not contain NUL characters",
-                [{"field": where, "message": "must not contain NUL characters"}],
-                headers={"X-Request-ID": request_id},
-            )
-            await response(scope, receive, send)
-            request_id_var.reset(token)
-            return
-
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -68,13 +95,31 @@ class RequestMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = list(message.get("headers", []))
+                headers = security_headers(scope["path"], list(message.get("headers", [])))
                 headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
+        refusal = self._refuse_early(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send_wrapper)
+            self._log(scope, started, refusal.status_code)
+            request_id_var.reset(token)
+            return
+        received = 0
+
+        async def receive_limited() -> Message:
+            """Counts what arrives without a (truthful) Content-Length: stops past the limit."""
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise HTTPException(413, self._too_large_detail())
+            return message
+
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive_limited, send_wrapper)
         except Exception:
             metrics.UNHANDLED_ERRORS.inc()
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
@@ -88,20 +133,48 @@ class RequestMiddleware:
             status = 500
             await response(scope, receive, send_wrapper)
         finally:
-            elapsed = time.perf_counter() - started
-            route = self._route(scope)
-            method = scope["method"]
-            metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-            metrics.HTTP_LATENCY.labels(method=method, route=route).observe(elapsed)
-            log.info(
-                "%s %s %s %.1fms",
-                method,
-                scope["path"],
-                status,
-                elapsed * 1000,
-                extra={"status": status, "route": route, "duration_ms": round(elapsed * 1000, 1)},
-            )
+            self._log(scope, started, status)
             request_id_var.reset(token)
+
+    def _too_large_detail(self) -> str:
+        return f"The request body is larger than {self.max_body_bytes} bytes."
+
+    def _refuse_early(self, scope: Scope) -> Response | None:
+        """A request refused before anything reads it: NUL characters, a declared body too big."""
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            where = "path" if "\x00" in scope["path"] else "query"
+            return problem_response(
+                422,
+                "validation_failed",
+                f"{where}: must not contain NUL characters",
+                [{"field": where, "message": "must not contain NUL characters"}],
+            )
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            return problem_response(413, "payload_too_large", self._too_large_detail())
+        return None
+
+    def _log(self, scope: Scope, started: float, status: int) -> None:
+        elapsed = time.perf_counter() - started
+        route = self._route(scope)
+        method = scope["method"]
+        metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+        metrics.HTTP_LATENCY.labels(method=method, route=route).observe(elapsed)
+        log.info(
+            "%s %s %s %.1fms",
+            method,
+            scope["path"],
+            status,
+            elapsed * 1000,
+            extra={"status": status, "route": route, "duration_ms": round(elapsed * 1000, 1)},
+        )
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = _header(scope, b"content-length")
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

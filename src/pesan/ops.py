@@ -3,6 +3,7 @@
 One list of checks serves both /readyz and `pesan doctor`, so they never disagree.
 """
 
+import hmac
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,8 +13,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
-from sqlalchemy import insert, inspect, text
+from pydantic import BaseModel, Field
+from sqlalchemy import delete, insert, inspect, select, text
 
 from pesan import migrate
 from pesan.config import Settings
@@ -29,6 +30,7 @@ class CheckResult:
     ok: bool
     detail: str
     fix: str = ""
+    warning: bool = False  # ok, but an operator should act (doctor prints WARN)
 
 
 @dataclass
@@ -83,17 +85,52 @@ def check_schema_full(ctx: Context) -> CheckResult:
 
 
 def check_write(ctx: Context) -> CheckResult:
-    """A real insert in a transaction that is then rolled back."""
+    """A real write, committed and then removed: a database that cannot commit (disk full,
+    files read-only) is not ready, even if it still answers reads and takes an insert."""
+    probe = new_id()
     try:
         with ctx.db.engine.execution_options(pesan_write=True).connect() as conn:
-            trans = conn.begin()
-            try:
-                conn.execute(insert(WriteProbe).values(id=new_id()))
-            finally:
-                trans.rollback()
+            with conn.begin():
+                conn.execute(insert(WriteProbe).values(id=probe))
+            with conn.begin():
+                conn.execute(delete(WriteProbe).where(WriteProbe.id == probe))
     except Exception as exc:
-        return CheckResult("write", False, _short(exc), "check database permissions and disk")
-    return CheckResult("write", True, "an insert succeeded (rolled back)")
+        return CheckResult("write", False, _short(exc), _write_fix(ctx, exc))
+    return CheckResult("write", True, "a write was committed (and removed)")
+
+
+def _write_fix(ctx: Context, exc: Exception) -> str:
+    text_ = str(exc).lower()
+    where = ctx.settings.data_dir if ctx.settings.is_embedded else "the database server"
+    if "full" in text_ or "no space" in text_:
+        return f"free disk space at {where}"
+    if "readonly" in text_ or "read-only" in text_ or "permission" in text_:
+        return f"make {where} writable by the server (files, directory and mount)"
+    if "locked" in text_ or "timeout" in text_ or "lock" in text_:
+        return "find what holds the database lock (a long transaction or another process)"
+    return "check database permissions and disk"
+
+
+def check_demo(ctx: Context) -> CheckResult:
+    """A warning while the demo's accounts (with their published password) exist."""
+    from pesan.accounts.models import User
+    from pesan.demo import account_emails
+
+    try:
+        with ctx.db.reader() as session:
+            emails = account_emails()
+            found = list(session.scalars(select(User.email).where(User.email.in_(emails))))
+    except Exception as exc:
+        return CheckResult("demo", True, f"not checked: {_short(exc)}")
+    if found:
+        return CheckResult(
+            "demo",
+            True,
+            f"demo accounts exist ({', '.join(sorted(found))}); their password is public",
+            "delete the demo accounts, or use a fresh database, before real users come",
+            warning=True,
+        )
+    return CheckResult("demo", True, "no demo accounts")
 
 
 def check_disk(ctx: Context) -> CheckResult:
@@ -125,6 +162,7 @@ DOCTOR_CHECKS: list[Check] = [
     check_write,
     check_disk,
     check_broker,
+    check_demo,
 ]
 
 
@@ -146,19 +184,23 @@ def _short(exc: Exception) -> str:
 class CheckOut(BaseModel):
     ok: bool
     detail: str
+    fix: str | None = None
 
 
 class ReadyOut(BaseModel):
     status: Literal["ok", "unavailable"]
-    checks: dict[str, CheckOut]
+    checks: dict[str, CheckOut] | None = Field(
+        None, description="Each check's detail: only with the metrics token as bearer."
+    )
 
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    """The process is alive."""
+async def healthz() -> dict[str, str]:
+    """The process is alive. On the event loop and touching nothing, so it answers at once
+    even while every worker thread waits for the database."""
     return {"status": "ok"}
 
 
@@ -167,16 +209,29 @@ def healthz() -> dict[str, str]:
     response_model=ReadyOut,
     responses={503: {"model": ReadyOut, "description": "A dependency is down: see `checks`."}},
 )
-def readyz(request: Request) -> JSONResponse:
-    """Every dependency checked: database, schema revision, a real write, the broker."""
-    ctx = Context(request.app.state.settings, request.app.state.db, request.app.state.broker)
+def readyz(
+    request: Request, authorization: str | None = Header(None, include_in_schema=False)
+) -> JSONResponse:
+    """Every dependency checked: database, schema revision, a committed write, the broker.
+    Everyone gets the status; operators (PESAN_METRICS_TOKEN as bearer) each check's detail."""
+    settings: Settings = request.app.state.settings
+    ctx = Context(settings, request.app.state.db, request.app.state.broker)
     results = run_checks(ctx, READY_CHECKS)
     ok = all(r.ok for r in results)
-    body = {
-        "status": "ok" if ok else "unavailable",
-        "checks": {r.name: {"ok": r.ok, "detail": r.detail} for r in results},
-    }
+    body: dict[str, Any] = {"status": "ok" if ok else "unavailable"}
+    if is_operator(settings, authorization):
+        body["checks"] = {
+            r.name: {"ok": r.ok, "detail": r.detail, "fix": r.fix or None} for r in results
+        }
     return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def is_operator(settings: Settings, authorization: str | None) -> bool:
+    """The bearer is the metrics token (there is no operator over HTTP without one)."""
+    token = settings.metrics_token
+    if not token or not authorization:
+        return False
+    return hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode())
 
 
 @router.get(
@@ -188,7 +243,7 @@ def metrics_endpoint(
     request: Request, authorization: str | None = Header(None, include_in_schema=False)
 ) -> Response:
     """Prometheus text format. If PESAN_METRICS_TOKEN is set, send it as a bearer token."""
-    token = request.app.state.settings.metrics_token
-    if token and authorization != f"Bearer {token}":
+    settings: Settings = request.app.state.settings
+    if settings.metrics_token and not is_operator(settings, authorization):
         raise Unauthorized("This endpoint needs the metrics token.")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -17,6 +17,7 @@ from pesan.bookings.rules import Policy
 from pesan.clock import Clock
 from pesan.config import Settings
 from pesan.db import Database
+from pesan.errors import is_database_outage, outage_summary
 from pesan.live import events
 
 log = logging.getLogger("pesan.scheduled")
@@ -53,9 +54,12 @@ def run_job(job: Job, db: Database, now: datetime, settings: Settings) -> int:
     """Run one job once; a failure is logged and counted, never raised into the ticker."""
     try:
         done = job.run(db, now, settings)
-    except Exception:
+    except Exception as exc:
         metrics.JOB_RUNS.labels(job=job.name, outcome="error").inc()
-        log.exception("job %s failed", job.name)
+        if is_database_outage(exc):  # expected while the database is away: one line
+            log.warning("job %s skipped, database unavailable: %s", job.name, outage_summary(exc))
+        else:
+            log.exception("job %s failed", job.name)
         return 0
     metrics.JOB_RUNS.labels(job=job.name, outcome="ok").inc()
     if done:

@@ -23,12 +23,15 @@ from pesan.migrate import SchemaNotReady
 from tests.system.conftest import drop_table
 
 READY_CHECKS = {"database", "schema", "write", "broker"}
+OPERATOR_TOKEN = "ops-secret"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
 @contextmanager
 def own_app(
     url: str, data_dir: Path, *, check_schema: bool = False, **settings: Any
 ) -> Iterator[FastAPI]:
+    settings.setdefault("metrics_token", OPERATOR_TOKEN)
     app = create_app(
         Settings(database_url=url, data_dir=data_dir, **settings), check_schema=check_schema
     )
@@ -64,8 +67,11 @@ def test_healthz_answers_while_the_process_lives(client: TestClient) -> None:
     assert r.json() == {"status": "ok"}
 
 
-def test_readyz_checks_database_schema_write_and_broker(client: TestClient) -> None:
-    r = client.get("/readyz")
+def test_readyz_checks_database_schema_write_and_broker(upgraded_url: str, tmp_path: Path) -> None:
+    with own_app(upgraded_url, tmp_path) as app, TestClient(app) as client:
+        r = client.get("/readyz", headers=OPERATOR)
+        public = client.get("/readyz")
+        guessed = client.get("/readyz", headers={"Authorization": "Bearer guess"})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["status"] == "ok"
@@ -73,12 +79,24 @@ def test_readyz_checks_database_schema_write_and_broker(client: TestClient) -> N
     for name, check in body["checks"].items():
         assert check["ok"] is True, name
         assert isinstance(check["detail"], str) and check["detail"], name
+    # The public (and a wrong token) gets the status alone: no driver text, no paths.
+    assert public.status_code == guessed.status_code == 200
+    assert public.json() == guessed.json() == {"status": "ok"}
+
+
+def test_readyz_shows_no_detail_without_a_metrics_token(client: TestClient) -> None:
+    r = client.get("/readyz", headers={"Authorization": "Bearer "})
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
 
 
 def test_readyz_is_503_naming_a_dropped_table(upgraded_url: str, tmp_path: Path) -> None:
     drop_table(upgraded_url, "messages")
     with own_app(upgraded_url, tmp_path) as app, TestClient(app) as client:
-        r = client.get("/readyz")
+        r = client.get("/readyz", headers=OPERATOR)
+        public = client.get("/readyz")
+    assert public.status_code == 503
+    assert public.json() == {"status": "unavailable"}
     assert r.status_code == 503, r.text
     body = r.json()
     assert body["status"] == "unavailable"
@@ -105,11 +123,12 @@ def test_readyz_is_503_when_the_database_takes_no_writes(
                     cursor.execute("PRAGMA query_only = ON")
 
         with TestClient(app) as client:
-            r = client.get("/readyz")
+            r = client.get("/readyz", headers=OPERATOR)
     assert r.status_code == 503, r.text
     checks = r.json()["checks"]
     assert checks["write"]["ok"] is False
     assert "only" in checks["write"]["detail"]  # "readonly database", "read-only transaction"
+    assert "writable" in checks["write"]["fix"]
     assert checks["database"]["ok"] is True
     assert checks["schema"]["ok"] is True
 

@@ -19,6 +19,8 @@ from websockets.sync.client import ClientConnection, connect
 from tests.conftest import Account
 
 DEADLINE = 20.0
+OPERATOR_TOKEN = "operator-token"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
 def free_port() -> int:
@@ -60,6 +62,8 @@ def start_server(env_extra: dict[str, str], log_dir: Path) -> Server:
             "PESAN_ARGON2_MEMORY_KIB": "64",
             "PESAN_LOG_FORMAT": "text",
             "PESAN_WS_POLL_SECONDS": "30",
+            "PESAN_METRICS_TOKEN": OPERATOR_TOKEN,
+            "PESAN_LIMITS_ENABLED": "false",
         }
     )
     env.update(env_extra)

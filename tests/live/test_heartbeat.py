@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.live.conftest import Rest
+from tests.live.conftest import OPERATOR, Rest
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,7 @@ def silent_client(port: int, token: str) -> socket.socket:
 
 
 def open_sockets(base: str) -> float:
-    for line in httpx.get(f"{base}/metrics", timeout=5).text.splitlines():
+    for line in httpx.get(f"{base}/metrics", headers=OPERATOR, timeout=5).text.splitlines():
         if line.startswith("pesan_ws_connections "):
             return float(line.split()[1])
     raise AssertionError("no pesan_ws_connections metric")

@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.live.conftest import Rest, free_port, open_live
+from tests.live.conftest import OPERATOR, Rest, free_port, open_live
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +67,7 @@ def test_live_metrics_are_exported(server):
     live = open_live(server.ws_url, customer.token)
     rest.book(customer, therapist)
     live.next_of("booking.created")
-    text = httpx.get(f"{server.base}/metrics", timeout=5).text
+    text = httpx.get(f"{server.base}/metrics", headers=OPERATOR, timeout=5).text
     assert "pesan_ws_connections 1.0" in text
     assert 'pesan_events_delivered_total{type="booking.created"}' in text
     assert "pesan_event_delivery_lag_seconds_count" in text

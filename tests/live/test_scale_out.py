@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from tests.conftest import IN_CI
-from tests.live.conftest import Rest, free_port, open_live
+from tests.live.conftest import OPERATOR, Rest, free_port, open_live
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +89,7 @@ def _wait_ready(base: str, expect: int, timeout: float = 20.0) -> dict:
     deadline = time.monotonic() + timeout
     body: dict = {}
     while time.monotonic() < deadline:
-        r = httpx.get(f"{base}/readyz", timeout=5)
+        r = httpx.get(f"{base}/readyz", headers=OPERATOR, timeout=5)
         body = r.json()
         if r.status_code == expect:
             return body

@@ -23,13 +23,21 @@ if not Path(PESAN).exists():
     PESAN = shutil.which("pesan") or "pesan"
 
 COMMAND_TIMEOUT = 60
+OPERATOR_TOKEN = "operator-token"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 READY_DEADLINE = 20.0
 
 
 def pesan_env(*, database_url: str | None = None, data_dir: Path | None = None) -> dict[str, str]:
     """This process's environment without any PESAN_* setting, plus the given database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PESAN_")}
-    env.update(PESAN_ARGON2_TIME_COST="1", PESAN_ARGON2_MEMORY_KIB="64", PESAN_LOG_FORMAT="text")
+    env.update(
+        PESAN_ARGON2_TIME_COST="1",
+        PESAN_ARGON2_MEMORY_KIB="64",
+        PESAN_LOG_FORMAT="text",
+        PESAN_METRICS_TOKEN=OPERATOR_TOKEN,  # readyz shows its checks to the operator
+        PESAN_LIMITS_ENABLED="false",
+    )
     if database_url is not None:
         env["PESAN_DATABASE_URL"] = database_url
     if data_dir is not None:
@@ -57,6 +65,7 @@ class Server:
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = ""  # what it wrote to stderr, once stopped
         self.process = subprocess.Popen(
             [PESAN, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=env,
@@ -75,7 +84,7 @@ class Server:
                 _, err = self.process.communicate(timeout=5)
                 pytest.fail(f"pesan serve exited with {self.process.returncode}: {err}")
             try:
-                response = httpx.get(f"{self.url}/readyz", timeout=2)
+                response = httpx.get(f"{self.url}/readyz", headers=OPERATOR, timeout=2)
             except httpx.HTTPError as exc:
                 last = repr(exc)
             else:
@@ -103,7 +112,9 @@ class Server:
                 self.process.kill()
                 self.process.wait(timeout=10)
         for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
+            if stream is not None and not stream.closed:
+                if stream is self.process.stderr:
+                    self.log += stream.read()
                 stream.close()
 
 

@@ -177,3 +177,38 @@ def test_a_bad_setting_is_named_not_a_traceback(env: dict[str, str], tmp_path: P
     check = run_pesan("db", "check", env=bad, cwd=tmp_path)
     assert check.returncode == 2
     assert "PESAN_PORT" in check.stderr and "Traceback" not in check.stderr
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "pesan.example.com"])
+def test_demo_refuses_a_server_listening_beyond_loopback(
+    env: dict[str, str], data_dir: Path, tmp_path: Path, host: str
+) -> None:
+    result = run_pesan("demo", env={**env, "PESAN_HOST": host}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"PESAN_HOST={host}" in result.stderr and "--force" in result.stderr
+    assert not (data_dir / "pesan.sqlite3").exists() or row_counts(data_dir)["users"] == 0
+
+
+def test_demo_loads_beyond_loopback_only_when_forced_and_doctor_warns(
+    env: dict[str, str], data_dir: Path, tmp_path: Path
+) -> None:
+    before = run_pesan("doctor", env=env, cwd=tmp_path)
+    assert "demo" in before.stdout and "WARN demo" not in before.stdout, before.stdout
+    forced = run_pesan("demo", "--force", env={**env, "PESAN_HOST": "0.0.0.0"}, cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert row_counts(data_dir)["users"] > 0
+    doctor = run_pesan("doctor", env=env, cwd=tmp_path)
+    assert doctor.returncode == 0, doctor.stdout
+    warning = next(line for line in doctor.stdout.splitlines() if line.startswith("WARN demo"))
+    assert "admin@example.com" in warning and "fix:" in warning
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    internal = {"argon2_time_cost", "argon2_memory_kib"}  # lowered only by the test suite
+    missing = [
+        f"PESAN_{name.upper()}"
+        for name in Settings.model_fields
+        if name not in internal and f"`PESAN_{name.upper()}`" not in readme
+    ]
+    assert missing == []

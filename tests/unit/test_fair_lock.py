@@ -27,7 +27,25 @@ def test_waiters_get_the_lock_in_the_order_they_asked() -> None:
 def test_a_waiter_gives_up_after_its_timeout_and_the_lock_still_works() -> None:
     lock = FairLock()
     assert lock.acquire(timeout=1)
-    assert lock.acquire(timeout=0.05) is False
+    other: list[bool] = []
+    waiter = threading.Thread(target=lambda: other.append(lock.acquire(timeout=0.05)))
+    waiter.start()
+    waiter.join(5)
+    assert other == [False]
     lock.release()
     assert lock.acquire(timeout=0.05)
     lock.release()
+
+
+def test_the_holder_may_take_it_again() -> None:
+    lock = FairLock()
+    assert lock.acquire(timeout=1)
+    assert lock.acquire(timeout=0.05)  # a transaction opened inside another's callback
+    lock.release()
+    got: list[bool] = []
+    waiter = threading.Thread(target=lambda: got.append(lock.acquire(timeout=0.05)))
+    waiter.start()
+    waiter.join(5)
+    assert got == [False]  # still held once
+    lock.release()
+    assert lock.acquire(timeout=0.05)

@@ -1,13 +1,13 @@
 from typing import Annotated
 
-from pydantic import EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 
 from pesan.roles import Role, SelfRole
-from pesan.schemas import CamelModel, InputModel, Timestamp
+from pesan.schemas import CamelModel, InputModel, SingleLine, Timestamp, verbatim
 
 # Taken exactly as typed: request bodies are trimmed, but a password's spaces are part of it
 # (and an admin made from the command line with one must be able to sign in).
-Password = Annotated[str, StringConstraints(strip_whitespace=False)]
+Password = Annotated[str, StringConstraints(strip_whitespace=False), AfterValidator(verbatim)]
 
 
 class UserOut(CamelModel):
@@ -23,7 +23,7 @@ class UserOut(CamelModel):
 class RegisterIn(InputModel):
     email: EmailStr
     password: Password = Field(min_length=8, max_length=200)
-    name: str = Field(min_length=1, max_length=100)
+    name: SingleLine = Field(min_length=1, max_length=100)
     role: SelfRole = Field(description="Any role but admin; the legacy `user` means customer.")
 
 

@@ -16,10 +16,12 @@ from pesan.bookings.schemas import (
     ProposalOut,
     ReasonIn,
 )
-from pesan.deps import AppSettings, CurrentUser, Db, Now
+from pesan.deps import AppSettings, CurrentUser, Db, Now, Throttler
 from pesan.errors import Problem
 from pesan.providers.schemas import ProviderOut
-from pesan.schemas import Limit, Page, Timestamp
+from pesan.schemas import Limit as PageLimit
+from pesan.schemas import Page, Timestamp, problem_responses
+from pesan.throttle import Limit
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])
 # Availability is asked of a provider, but it is the bookings that take their time.
@@ -43,7 +45,7 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
-@router.post("", status_code=201, response_model=BookNowOut)
+@router.post("", status_code=201, response_model=BookNowOut, responses=problem_responses(429))
 def book_now(
     body: BookNowIn,
     caller: CurrentUser,
@@ -51,12 +53,14 @@ def book_now(
     now: Now,
     policy: BookingPolicy,
     response: Response,
+    throttle: Throttler,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> BookNowOut:
     """Book Now: the booking, its conversation, the booking message and the admin notification,
     made in one transaction. A retry with the same Idempotency-Key and body answers the first
     booking again, with the header `Idempotent-Replayed: true`. A time the provider cannot take
     is 409 `slot_unavailable` with the nearest `freeStartTimes`."""
+    throttle.hit(Limit.book, caller.id)
     try:
         with db.transaction() as session:
             result = service.book_now(session, caller, body, idempotency_key, now, policy)
@@ -77,7 +81,7 @@ def list_bookings(
     caller: CurrentUser,
     db: Db,
     status: BookingStatus | None = None,
-    limit: Limit = 50,
+    limit: PageLimit = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[BookingOut]:
     """The caller's bookings as booker or provider (an admin's: all), newest first."""

@@ -2,7 +2,7 @@ from pydantic import Field
 
 from pesan.bookings.enums import Actor, BookingMode, BookingStatus, LocationKind, ProposalStatus
 from pesan.chat.schemas import ConversationOut, MessageOut
-from pesan.schemas import CamelModel, InputModel, Money, Timestamp
+from pesan.schemas import CamelModel, InputModel, Money, MultiLine, SingleLine, Timestamp
 
 
 class Location(CamelModel):
@@ -11,20 +11,24 @@ class Location(CamelModel):
     room: str | None = Field(None, max_length=50, description="Needed for `hotel` and `villa`.")
 
 
-class LocationIn(InputModel, Location):
-    pass
+class LocationIn(InputModel):
+    kind: LocationKind
+    address: SingleLine | None = Field(None, max_length=500, description="Needed for `home`.")
+    room: SingleLine | None = Field(
+        None, max_length=50, description="Needed for `hotel` and `villa`."
+    )
 
 
 class BookNowIn(InputModel):
-    provider_id: str = Field(min_length=1, max_length=64)
-    service_id: str = Field(min_length=1, max_length=64)
+    provider_id: SingleLine = Field(min_length=1, max_length=64)
+    service_id: SingleLine = Field(min_length=1, max_length=64)
     mode: BookingMode = BookingMode.scheduled
     start_at: Timestamp | None = Field(
         None, description="Required for `scheduled` (in the future); `now` means the request time."
     )
     location: LocationIn
-    note: str | None = Field(None, max_length=1000)
-    guest_name: str | None = Field(None, max_length=100)
+    note: MultiLine | None = Field(None, max_length=1000)
+    guest_name: SingleLine | None = Field(None, max_length=100)
 
 
 class BookingOut(CamelModel):
@@ -110,7 +114,7 @@ class ProposalOut(CamelModel):
 
 
 class ReasonIn(InputModel):
-    reason: str | None = Field(None, max_length=500)
+    reason: SingleLine | None = Field(None, max_length=500)
 
 
 class OnTheWayIn(InputModel):

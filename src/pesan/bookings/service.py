@@ -48,6 +48,7 @@ from pesan.providers.enums import Presence
 from pesan.providers.models import ProviderProfile, Service
 from pesan.providers.schedule import Refusal
 from pesan.roles import BOOKERS
+from pesan.schemas import indented_lines, one_line
 from pesan.timeutil import day_and_clock_in, rfc3339
 
 # ---- Book Now --------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ def book_now(
     admin.notify(
         session,
         kind="booking.created",
-        title=f"New booking: {booking.customer_name} → {booking.provider_name}",
+        title=one_line(f"New booking: {booking.customer_name} → {booking.provider_name}"),
         body=message.content,
         booking_id=booking.id,
         conversation_id=conversation.id,
@@ -281,30 +282,35 @@ def _insert(session: Session, booking: Booking, provider: ProviderProfile, now: 
 
 
 def describe_request(booking: Booking, policy: rules.Policy) -> str:
-    """The booking card's text, with the time in the provider's zone. One field per line, and
-    no field can start a line of its own (single-line fields refuse line breaks)."""
+    """The booking card's text, with the time in the provider's zone.
+
+    Each line is `Label: value` and no value can make a line of its own: one-line values are
+    kept to one line whatever the row holds, and a note's own lines are indented under
+    `Note:`.
+    """
     when = (
         "as soon as possible"
         if booking.mode == BookingMode.now
         else day_and_clock_in(booking.start_at, booking.timezone)
     )
+    room, address = booking.location_room or "", booking.location_address or ""
     where = {
         "place": "at the place",
-        "hotel": f"hotel room {booking.location_room}",
-        "villa": f"villa room {booking.location_room}",
-        "home": f"home: {booking.location_address}",
+        "hotel": f"hotel room {one_line(room)}",
+        "villa": f"villa room {one_line(room)}",
+        "home": f"home: {one_line(address)}",
     }[booking.location_kind]
     price = f"{booking.currency} {booking.price_amount:,}".replace(",", ".")
     parts = [
-        f"Booking request: {booking.service_name} ({booking.duration_minutes} min)",
+        f"Booking request: {one_line(booking.service_name)} ({booking.duration_minutes} min)",
         f"When: {when}",
         f"Where: {where}",
         f"Price: {price}",
     ]
     if booking.guest_name:
-        parts.append(f"Guest: {booking.guest_name}")
+        parts.append(f"Guest: {one_line(booking.guest_name)}")
     if booking.note:
-        parts.append(f"Note: {booking.note}")
+        parts.append(f"Note: {indented_lines(booking.note)}")
     if booking.respond_by is not None:
         parts.append(f"Answer by: {day_and_clock_in(booking.respond_by, booking.timezone)}")
     parts.append(f"Policy: {rules.policy_summary(facts_of(booking), policy, booking.timezone)}")

@@ -1,6 +1,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from pesan import metrics
 from pesan.chat import service, views
@@ -13,8 +14,10 @@ from pesan.chat.schemas import (
     ReadOut,
     SendMessageIn,
 )
-from pesan.deps import CurrentUser, Db
-from pesan.schemas import Limit, Page, json_response
+from pesan.deps import AppSettings, CurrentUser, Db, Throttler
+from pesan.schemas import Limit as PageLimit
+from pesan.schemas import Page, json_response, problem_responses
+from pesan.throttle import Limit
 
 router = APIRouter(prefix="/conversations", tags=["chat"])
 
@@ -25,7 +28,7 @@ MessageCursor = Annotated[str | None, Query(max_length=64)]
 def list_conversations(
     caller: CurrentUser,
     db: Db,
-    limit: Limit = 50,
+    limit: PageLimit = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     """The caller's conversations, most recently active first."""
@@ -55,7 +58,7 @@ def list_messages(
     after: MessageCursor = None,
     before: MessageCursor = None,
     cursor: Annotated[MessageCursor, Query(description="Same as `after`.")] = None,
-    limit: Limit = 50,
+    limit: PageLimit = 50,
 ) -> Response:
     """Oldest first. No cursor: from the start; `after`: newer than it; `before`: the page
     just older than it."""
@@ -70,11 +73,23 @@ def list_messages(
     "/{conversation_id}/messages",
     status_code=201,
     response_model=MessageOut,
-    responses={200: {"model": MessageOut, "description": "A repeat of a clientMessageId."}},
+    responses={
+        200: {"model": MessageOut, "description": "A repeat of a clientMessageId."},
+        **problem_responses(429),
+    },
 )
 async def send_message(
-    conversation_id: str, body: SendMessageIn, caller: CurrentUser, db: Db
+    conversation_id: str,
+    body: SendMessageIn,
+    caller: CurrentUser,
+    db: Db,
+    throttle: Throttler,
+    settings: AppSettings,
 ) -> Response:
+    if settings.redis_url:  # a round trip to Redis: not on the event loop
+        await run_in_threadpool(throttle.hit, Limit.send, caller.id)
+    else:
+        throttle.hit(Limit.send, caller.id)
     posted = await db.write(
         lambda session: service.send_message(session, caller, conversation_id, body)
     )

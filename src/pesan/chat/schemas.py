@@ -4,7 +4,7 @@ from pydantic import AliasChoices, Field, field_validator
 
 from pesan.chat.enums import ClientMessageType, MessageType, RecipientType, SenderType
 from pesan.roles import Role
-from pesan.schemas import CamelModel, InputModel, Timestamp, reject_nul
+from pesan.schemas import CamelModel, InputModel, SingleLine, Timestamp, reject_nul
 
 LANGUAGE_TAG = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
 MAX_CONTENT = 4000
@@ -55,7 +55,7 @@ class ConversationOut(CamelModel):
 
 
 class OpenConversationIn(InputModel):
-    participant_id: str = Field(min_length=1, max_length=64)
+    participant_id: SingleLine = Field(min_length=1, max_length=64)
 
 
 class SendMessageIn(CamelModel):
@@ -70,7 +70,7 @@ class SendMessageIn(CamelModel):
     message_type: ClientMessageType = Field(
         MessageType.text, validation_alias=AliasChoices("messageType", "message_type")
     )
-    client_message_id: str | None = Field(
+    client_message_id: SingleLine | None = Field(
         None,
         min_length=1,
         max_length=100,
@@ -86,22 +86,22 @@ class SendMessageIn(CamelModel):
     expires_at: Timestamp | None = Field(
         None, validation_alias=AliasChoices("expiresAt", "expiresat", "expires_at")
     )
-    session_id: str | None = Field(
+    session_id: SingleLine | None = Field(
         None, max_length=200, validation_alias=AliasChoices("sessionId", "session_id")
     )
-    room_id: str | None = Field(
+    room_id: SingleLine | None = Field(
         None, max_length=200, validation_alias=AliasChoices("roomId", "room_id")
     )
-    booking_id: str | None = Field(
+    booking_id: SingleLine | None = Field(
         None, max_length=64, validation_alias=AliasChoices("bookingId", "bookingid", "booking_id")
     )
-    recipient_id: str | None = Field(
+    recipient_id: SingleLine | None = Field(
         None,
         max_length=64,
         validation_alias=AliasChoices("recipientId", "receiverId", "recipient_id"),
         description="Optional: the other party, checked against the conversation.",
     )
-    recipient_name: str | None = Field(
+    recipient_name: SingleLine | None = Field(
         None,
         max_length=200,
         validation_alias=AliasChoices("recipientName", "receivername", "receiverName"),
@@ -125,7 +125,7 @@ class SendMessageIn(CamelModel):
 
 
 class ReadIn(InputModel):
-    up_to_message_id: str = Field(min_length=1, max_length=64)
+    up_to_message_id: SingleLine = Field(min_length=1, max_length=64)
 
 
 class ReadOut(CamelModel):

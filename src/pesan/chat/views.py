@@ -17,7 +17,7 @@ from pesan.db import table_of
 from pesan.errors import Forbidden, NotFound, ValidationFailed
 from pesan.ids import is_valid
 from pesan.paging import take_page
-from pesan.schemas import decode_cursor, encode_cursor
+from pesan.schemas import decode_cursor, encode_cursor, parse_timestamp
 from pesan.timeutil import rfc3339
 
 
@@ -206,12 +206,9 @@ def list_conversations(
 
 def _conversation_cursor(cursor: str) -> tuple[datetime, str]:
     parts = decode_cursor(cursor, 2)
-    if parts is None or not is_valid(parts[1]):
+    at = parse_timestamp(parts[0]) if parts is not None else None
+    if parts is None or at is None or not is_valid(parts[1]):
         raise ValidationFailed("cursor", "not a cursor this server made")
-    try:
-        at = datetime.fromisoformat(parts[0].replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValidationFailed("cursor", "not a cursor this server made") from exc
     return at, parts[1]
 
 

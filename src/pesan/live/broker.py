@@ -38,6 +38,8 @@ class Sink(Protocol):
 
     def catch_up_all(self) -> None: ...
 
+    def revoke(self, token_digests: list[str]) -> None: ...
+
 
 class Broker(Protocol):
     async def start(self, sink: Sink) -> None: ...
@@ -47,6 +49,8 @@ class Broker(Protocol):
     def publish(self, events: list[Event]) -> None: ...
 
     def publish_ephemeral(self, user_ids: list[str], frame: dict[str, Any]) -> None: ...
+
+    def publish_revocation(self, token_digests: list[str]) -> None: ...
 
     def check(self) -> tuple[bool, str]: ...
 
@@ -75,6 +79,10 @@ class InProcessBroker:
 
     def publish_ephemeral(self, user_ids: list[str], frame: dict[str, Any]) -> None:
         self._call(lambda sink: sink.deliver_ephemeral(user_ids, frame))
+
+    def publish_revocation(self, token_digests: list[str]) -> None:
+        """Close the sockets these tokens opened (signed out)."""
+        self._call(lambda sink: sink.revoke(token_digests))
 
     def _call(self, fn: Any) -> None:
         loop, sink = self._loop, self._sink
@@ -142,8 +150,13 @@ class RedisBroker(InProcessBroker):
         super().publish_ephemeral(user_ids, frame)
         self._send({"origin": self.origin, "ephemeral": {"userIds": user_ids, "frame": frame}})
 
-    def _send(self, message: dict[str, Any]) -> None:
-        if time.monotonic() < self._skip_until:
+    def publish_revocation(self, token_digests: list[str]) -> None:
+        super().publish_revocation(token_digests)
+        # Not skipped after a failure: a signed-out token's sockets must close everywhere.
+        self._send({"origin": self.origin, "revoked": token_digests}, always=True)
+
+    def _send(self, message: dict[str, Any], *, always: bool = False) -> None:
+        if not always and time.monotonic() < self._skip_until:
             metrics.BROKER_ERRORS.labels(op="publish_skipped").inc()
             return
         try:
@@ -208,6 +221,8 @@ class RedisBroker(InProcessBroker):
         elif "ephemeral" in message:
             eph = message["ephemeral"]
             sink.deliver_ephemeral(list(eph["userIds"]), dict(eph["frame"]))
+        elif "revoked" in message:
+            sink.revoke([str(d) for d in message["revoked"]])
 
     def check(self) -> tuple[bool, str]:
         try:

@@ -25,13 +25,14 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from pesan import metrics
-from pesan.auth import Caller, caller_for_token
+from pesan.auth import Caller, caller_for_token, token_digest, token_is_valid
 from pesan.config import Settings
 from pesan.db import Database
-from pesan.errors import Problem
+from pesan.errors import Problem, is_database_outage, outage_summary
 from pesan.live import events
 from pesan.live.events import Event
 from pesan.live.models import UserEvent, UserEventCounter
+from pesan.throttle import Limit, Throttle
 
 log = logging.getLogger("pesan.ws")
 router = APIRouter(tags=["live"])
@@ -39,23 +40,38 @@ router = APIRouter(tags=["live"])
 CLOSE_AUTH_FAILED = 4401
 CLOSE_AUTH_TIMEOUT = 4408
 CLOSE_TOO_SLOW = 1013
+CLOSE_TRY_AGAIN = 1013  # the database is unavailable: reconnect and resume shortly
+CLOSE_SERVER_ERROR = 1011
+CLOSE_TOO_BIG = 1009
 SESSION_COOKIE = "pesan_session"
 REPLAY_PAGE = 500
 TYPING_EVERY_SECONDS = 1.0
 
 
 class Connection:
-    def __init__(self, websocket: WebSocket, caller: Caller, db: Database, settings: Settings):
+    def __init__(
+        self,
+        websocket: WebSocket,
+        caller: Caller,
+        db: Database,
+        settings: Settings,
+        token_digest: str = "",
+        throttle: Throttle | None = None,
+    ):
         self.websocket = websocket
         self.caller = caller
         self.db = db
+        self.token_digest = token_digest
+        self.throttle = throttle
+        self.max_frame = settings.ws_max_frame_bytes
         self.max_pending = settings.ws_send_queue_max
         self.last_seq = 0
         self.pending: dict[int, tuple[Event, float]] = {}
         self.ephemeral: deque[dict[str, Any]] = deque(maxlen=100)
         self.need_outbox = False
         self.wake = asyncio.Event()
-        self.overflowed = False
+        self.closing: tuple[int, str, str] | None = None  # code, reason, metric label
+        self.throttled = False
         self.parties: dict[str, list[str]] = {}
         self.typing_sent: dict[str, float] = {}
 
@@ -65,7 +81,13 @@ class Connection:
             if event.seq > self.last_seq:
                 self.pending[event.seq] = (event, published_at)
         if len(self.pending) > self.max_pending:
-            self.overflowed = True  # a slow client: drop it; it resumes from its last id
+            # A slow client: drop it; it resumes from its last id.
+            self.close_soon(CLOSE_TOO_SLOW, "too slow; resume", "slow_client")
+        self.wake.set()
+
+    def close_soon(self, code: int, reason: str, label: str) -> None:
+        if self.closing is None:
+            self.closing = (code, reason, label)
         self.wake.set()
 
     def offer_ephemeral(self, frame: dict[str, Any]) -> None:
@@ -96,9 +118,10 @@ class Connection:
         while True:
             await self.wake.wait()
             self.wake.clear()
-            if self.overflowed:
-                metrics.WS_DROPPED.labels(reason="slow_client").inc()
-                await self.websocket.close(code=CLOSE_TOO_SLOW, reason="too slow; resume")
+            if self.closing is not None:
+                code, reason, label = self.closing
+                metrics.WS_DROPPED.labels(reason=label).inc()
+                await self.websocket.close(code=code, reason=reason)
                 return
             while self.ephemeral:
                 await self._send(self.ephemeral.popleft())
@@ -164,6 +187,9 @@ class Connection:
             message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000))
+            if len(message.get("text") or message.get("bytes") or b"") > self.max_frame:
+                self.close_soon(CLOSE_TOO_BIG, "frame too large", "frame_too_large")
+                return
             try:
                 frame = json.loads(message.get("text") or "")
             except (ValueError, TypeError):
@@ -180,6 +206,17 @@ class Connection:
         now = time.monotonic()
         if now - self.typing_sent.get(conversation_id, 0.0) < TYPING_EVERY_SECONDS:
             return
+        if self.throttle is not None:
+            wait = await run_in_threadpool(self.throttle.retry_after, Limit.typing, self.caller.id)
+            if wait is not None:
+                # Over the limit: dropped before any lookup; told once per stretch.
+                if not self.throttled:
+                    self.offer_ephemeral(
+                        {"type": "error", "code": "rate_limited", "retryAfter": wait}
+                    )
+                self.throttled = True
+                return
+            self.throttled = False
         parties = self.parties.get(conversation_id)
         if parties is None:
             parties = await run_in_threadpool(self._parties_of, hub.audience, conversation_id)
@@ -194,6 +231,14 @@ class Connection:
             "data": {"conversationId": conversation_id, "userId": self.caller.id},
         }
         hub.broker.publish_ephemeral(others, frame)
+
+    def token_still_valid(self) -> bool:
+        """False once the token was revoked or expired (the database away: not our call)."""
+        try:
+            with self.db.reader() as session:
+                return token_is_valid(session, self.token_digest)
+        except Exception:
+            return True
 
     def _parties_of(self, audience: "Audience", conversation_id: str) -> list[str]:
         with self.db.reader() as session:
@@ -246,15 +291,25 @@ class Hub:
             for connection in connections:
                 connection.catch_up()
 
+    def revoke(self, token_digests: list[str]) -> None:
+        """Close (4401) every socket opened with one of these tokens: they were signed out."""
+        revoked = set(token_digests)
+        for connections in self.by_user.values():
+            for connection in connections:
+                if connection.token_digest in revoked:
+                    connection.close_soon(CLOSE_AUTH_FAILED, "signed out", "revoked")
 
-async def _authenticate(websocket: WebSocket, db: Database, timeout: float) -> tuple[Caller, Any]:
+
+async def _authenticate(
+    websocket: WebSocket, db: Database, settings: Settings
+) -> tuple[Caller, Any, str]:
     try:
-        raw = await asyncio.wait_for(websocket.receive_text(), timeout)
+        raw = await asyncio.wait_for(websocket.receive_text(), settings.ws_auth_timeout_seconds)
     except TimeoutError:
         await websocket.close(code=CLOSE_AUTH_TIMEOUT, reason="auth timeout")
         raise
     try:
-        frame = json.loads(raw)
+        frame = json.loads(raw) if len(raw) <= settings.ws_max_frame_bytes else None
     except ValueError:
         frame = None
     if not isinstance(frame, dict) or frame.get("type") != "auth":
@@ -276,7 +331,20 @@ async def _authenticate(websocket: WebSocket, db: Database, timeout: float) -> t
     except Problem:
         await websocket.close(code=CLOSE_AUTH_FAILED, reason="invalid token")
         raise PermissionError("bad token") from None
-    return caller, frame.get("lastEventId")
+    except Exception as exc:
+        code, reason = _close_for(exc)
+        await websocket.close(code=code, reason=reason)
+        raise PermissionError("no answer from the database") from None
+    return caller, frame.get("lastEventId"), token_digest(token)
+
+
+def _close_for(exc: BaseException) -> tuple[int, str]:
+    """The close code for a failure on our side, with its one log line."""
+    if is_database_outage(exc):
+        log.warning("websocket closed, database unavailable: %s", outage_summary(exc))
+        return CLOSE_TRY_AGAIN, "database unavailable; reconnect and resume"
+    log.error("websocket failed", exc_info=exc)
+    return CLOSE_SERVER_ERROR, "server error; reconnect and resume"
 
 
 def _same_origin(websocket: WebSocket) -> bool:
@@ -296,23 +364,26 @@ async def live_events(websocket: WebSocket) -> None:
     hub: Hub = state.hub
     await websocket.accept()
     try:
-        caller, last_event_id = await _authenticate(websocket, db, settings.ws_auth_timeout_seconds)
+        caller, last_event_id, digest = await _authenticate(websocket, db, settings)
     except (TimeoutError, PermissionError, WebSocketDisconnect):
         return
     client_last = events.parse_event_id(last_event_id) if last_event_id is not None else None
-    connection = Connection(websocket, caller, db, settings)
+    connection = Connection(websocket, caller, db, settings, digest, state.throttle)
     hub.add(connection)
     pump = asyncio.create_task(
         connection.pump(client_last, client_sent_id=last_event_id is not None)
     )
     reader = asyncio.create_task(connection.read(hub))
     poller = asyncio.create_task(_poll(connection, settings.ws_poll_seconds))
+    close = (1000, "")
     try:
         done, _ = await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             exc = task.exception()
             if exc is not None and not isinstance(exc, WebSocketDisconnect):
-                log.warning("websocket for %s ended: %r", caller.id, exc)
+                close = _close_for(exc)
+        if connection.closing is not None:
+            close = connection.closing[:2]
     finally:
         hub.remove(connection)
         for task in (pump, reader, poller):
@@ -321,11 +392,15 @@ async def live_events(websocket: WebSocket) -> None:
             with contextlib.suppress(BaseException):
                 await task
         with contextlib.suppress(Exception):
-            await websocket.close()
+            await websocket.close(code=close[0], reason=close[1])
 
 
 async def _poll(connection: Connection, every: float) -> None:
-    """A safety net under pub/sub (which may drop messages): look at the outbox now and then."""
+    """A safety net under pub/sub (which may drop messages): look at the outbox now and then,
+    and whether the socket's token is still good (a revocation may have missed this process)."""
     while True:
         await asyncio.sleep(every)
         connection.catch_up()
+        if not await run_in_threadpool(connection.token_still_valid):
+            connection.close_soon(CLOSE_AUTH_FAILED, "signed out", "revoked")
+            return

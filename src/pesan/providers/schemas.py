@@ -8,7 +8,15 @@ from pydantic import Field, field_validator
 
 from pesan.providers.enums import Presence, ProviderType
 from pesan.providers.models import DEFAULT_TIMEZONE
-from pesan.schemas import CamelModel, InputModel, Money, Timestamp
+from pesan.schemas import (
+    CamelModel,
+    Day,
+    InputModel,
+    Money,
+    MultiLine,
+    SingleLine,
+    Timestamp,
+)
 
 LANGUAGE_TAG = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
 
@@ -34,13 +42,15 @@ class ProviderOut(CamelModel):
 
 
 class ProfileIn(InputModel):
-    name: str | None = Field(
+    name: SingleLine | None = Field(
         None, min_length=1, max_length=100, description="Default: account name."
     )
-    bio: str = Field("", max_length=2000)
-    languages: list[str] = Field(default_factory=list, max_length=20)
-    timezone: str = Field(DEFAULT_TIMEZONE, description="IANA zone, e.g. Asia/Makassar (Bali).")
-    area: str = Field("", max_length=100, description="e.g. Ubud, Seminyak, Canggu.")
+    bio: MultiLine = Field("", max_length=2000)
+    languages: list[SingleLine] = Field(default_factory=list, max_length=20)
+    timezone: SingleLine = Field(
+        DEFAULT_TIMEZONE, description="IANA zone, e.g. Asia/Makassar (Bali)."
+    )
+    area: SingleLine = Field("", max_length=100, description="e.g. Ubud, Seminyak, Canggu.")
 
     @field_validator("languages")
     @classmethod
@@ -71,7 +81,7 @@ class PresenceIn(InputModel):
 
 
 class ServiceIn(InputModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: SingleLine = Field(min_length=1, max_length=100)
     duration_minutes: int = Field(ge=5, le=720)
     price: Money
 
@@ -114,7 +124,7 @@ class ScheduleIn(InputModel):
     """The whole schedule, replaced at once. Omitted settings keep the defaults."""
 
     weekly_hours: WeeklyHours
-    days_off: list[date] = Field(default_factory=list, max_length=366)
+    days_off: list[Day] = Field(default_factory=list, max_length=366)
     buffer_before_minutes: int = Field(0, ge=0, le=240)
     buffer_after_minutes: int = Field(15, ge=0, le=240)
     min_notice_minutes: int = Field(60, ge=0, le=43200)

@@ -19,11 +19,12 @@ from pesan.bookings.schemas import BookingOut, ProposalOut, SlotOut
 from pesan.chat import service as chat
 from pesan.chat import views as chat_views
 from pesan.chat.schemas import ConversationOut, MessageOut, SendMessageIn
-from pesan.deps import AppSettings, Db, Now
+from pesan.deps import AppSettings, Db, Now, Throttler
 from pesan.errors import Problem
 from pesan.providers import service as providers
 from pesan.providers.models import DEFAULT_TIMEZONE
 from pesan.roles import PROVIDERS
+from pesan.throttle import Limit
 from pesan.web import cards, words
 from pesan.web.i18n import zone_label
 from pesan.web.pages import see_other
@@ -189,6 +190,7 @@ def send(
     conversation_id: str,
     db: Db,
     caller: SignedIn,
+    throttle: Throttler,
     content: Annotated[str, Form(max_length=8000)] = "",
     client_message_id: Annotated[str | None, Form(max_length=100)] = None,
 ) -> Response:
@@ -204,6 +206,7 @@ def send(
         if wants_fragment(request):
             return JSONResponse({"code": "validation_failed"}, status_code=422)
         return error_page(request, 422, "validation_failed")
+    throttle.hit(Limit.send, caller.id)  # over it: a 429 page (or fragment) with Retry-After
     with db.transaction() as session:
         posted = chat.send_message(session, caller, conversation_id, body)
     if wants_fragment(request):

@@ -15,18 +15,20 @@ from starlette.concurrency import run_in_threadpool
 
 from pesan.accounts import service as accounts
 from pesan.accounts.schemas import RegisterIn
+from pesan.auth import token_digest
 from pesan.bookings import availability
 from pesan.bookings import service as bookings
 from pesan.bookings.rules import Policy
 from pesan.bookings.schemas import BookNowIn, SlotOut
 from pesan.chat import service as chat
 from pesan.config import Settings
-from pesan.deps import AppSettings, Db, Now
+from pesan.deps import AppSettings, ClientAddress, Db, Live, Now, Throttler, client_address
 from pesan.errors import Problem
 from pesan.providers import service as providers
 from pesan.providers.enums import Presence, ProviderType
 from pesan.providers.schemas import ProviderOut
 from pesan.roles import BOOKERS, SELF_REGISTERED, Role
+from pesan.throttle import Limit
 from pesan.web import words
 from pesan.web.i18n import LANGUAGES, N_, gettext
 from pesan.web.render import live_state, render
@@ -246,6 +248,12 @@ def _field_errors(fields: list[str]) -> dict[str, str]:
     return errors
 
 
+def with_headers(problem: Problem, page: Response) -> Response:
+    """A page answering a problem carries its headers (Retry-After on 429 and 503)."""
+    page.headers.update(problem.headers or {})
+    return page
+
+
 @router.post("/providers/{provider_id}/book")
 async def book(
     request: Request,
@@ -296,13 +304,16 @@ def _book(
         return again(_field_errors(fields), None, 422)
     key = values.get("idempotency_key") or None
     try:
+        request.app.state.throttle.hit(Limit.book, caller.id)
         with db.transaction() as session:
             result = bookings.book_now(
                 session, caller, body, key[:255] if key else None, now, policy
             )
     except Problem as problem:
         errors = _field_errors([e["field"] for e in problem.errors or []])
-        return again(errors, words.problem_text(problem.code), problem.status)
+        page = again(errors, words.problem_text(problem.code), problem.status)
+        page.headers.update(problem.headers or {})  # Retry-After
+        return page
     answer = result.answer
     return see_other(f"/chat/{answer.conversation.id}#booking-{answer.booking.id}")
 
@@ -335,25 +346,32 @@ def signin(
     request: Request,
     db: Db,
     settings: AppSettings,
+    throttle: Throttler,
+    address: ClientAddress,
     email: Annotated[str, Form(max_length=320)] = "",
     password: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     try:
+        throttle.hit(Limit.login_address, address)
+        throttle.hit(Limit.login_account, accounts.normalise_email(email))
         # The password is checked with no transaction open, on the low-priority hashing
         # threads (issue #13: a sign-in must not hold SQLite's write lock while hashing).
         token, user = accounts.sign_in(
             db, request.app.state.passwords.verify_blocking, email=email, password=password
         )
     except Problem as problem:
-        return render(
-            request,
-            "signin.html",
-            caller=None,
-            next=safe_next(next),
-            email=email,
-            problem=words.problem_text(problem.code),
-            status_code=problem.status,
+        return with_headers(
+            problem,
+            render(
+                request,
+                "signin.html",
+                caller=None,
+                next=safe_next(next),
+                email=email,
+                problem=words.problem_text(problem.code),
+                status_code=problem.status,
+            ),
         )
     default = "/dashboard" if user.role in ("therapist", "place") else "/"
     if user.role == "admin":
@@ -416,10 +434,10 @@ def _signup(request: Request, db: Any, settings: Settings, values: dict[str, str
             problem=words.problem_text("validation_failed"),
             status_code=422,
         )
-    password_hash = request.app.state.passwords.hash_blocking(
-        body.password
-    )  # before any transaction
     try:
+        request.app.state.throttle.hit(Limit.register, client_address(request))
+        # Hashed before any transaction, on the low-priority hashing threads.
+        password_hash = request.app.state.passwords.hash_blocking(body.password)
         with db.transaction() as session:
             token, user = accounts.register(
                 session,
@@ -429,16 +447,19 @@ def _signup(request: Request, db: Any, settings: Settings, values: dict[str, str
                 role=Role(body.role),
             )
     except Problem as problem:
-        return render(
-            request,
-            "signup.html",
-            caller=None,
-            roles=SIGNUP_ROLES,
-            role_names=words.ROLE,
-            values=values,
-            errors={},
-            problem=words.problem_text(problem.code),
-            status_code=problem.status,
+        return with_headers(
+            problem,
+            render(
+                request,
+                "signup.html",
+                caller=None,
+                roles=SIGNUP_ROLES,
+                role_names=words.ROLE,
+                values=values,
+                errors={},
+                problem=words.problem_text(problem.code),
+                status_code=problem.status,
+            ),
         )
     response = see_other("/dashboard" if user.role in ("therapist", "place") else "/")
     set_session(request, response, token, _token_max_age(settings))
@@ -446,12 +467,15 @@ def _signup(request: Request, db: Any, settings: Settings, values: dict[str, str
 
 
 @router.post("/signout")
-def signout(request: Request, db: Db) -> Response:
+def signout(request: Request, db: Db, live: Live) -> Response:
+    """Signs out, and closes (4401) the sockets this session opened, on every process."""
     token = session_token(request)
     if token:
         with db.transaction() as session:
             accounts.logout(session, token)
         request.app.state.tokens.forget(token)  # the API's token cache, at once
+        if live is not None:
+            live.publish_revocation([token_digest(token)])
     response = see_other("/")
     clear_session(request, response)
     return response

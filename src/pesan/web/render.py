@@ -1,5 +1,6 @@
-"""Templates: one Jinja2 environment (autoescaped, gettext from the visitor's language), and the
-headers every page carries (a Content-Security-Policy that allows nothing from elsewhere)."""
+"""Templates: one Jinja2 environment (autoescaped, gettext from the visitor's language). The
+headers every page carries (a Content-Security-Policy that allows nothing from elsewhere, no
+caching) come from the one request middleware, as for every other answer."""
 
 from pathlib import Path
 from typing import Any
@@ -20,18 +21,6 @@ from pesan.web.words import js_strings
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "media-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'; object-src 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
 
 environment = Environment(
     loader=FileSystemLoader(TEMPLATES_DIR),
@@ -93,4 +82,4 @@ def render(
         )
     finally:
         i18n.reset(token)
-    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+    return HTMLResponse(html, status_code=status_code)  # headers: pesan.middleware

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
 from pesan import metrics
-from pesan.errors import Problem
+from pesan.errors import Problem, database_unavailable, is_database_outage, outage_summary
 from pesan.logs import request_id_var
 from pesan.web.render import render
 from pesan.web.session import NotForYou, SignInFirst, optional_caller
@@ -57,10 +57,24 @@ class WebRoute(APIRoute):
             except NotForYou:
                 return error_page(request, 403, "not_for_you")
             except Problem as problem:
-                return error_page(request, problem.status, problem.code)
+                page = error_page(request, problem.status, problem.code)
+                page.headers.update(problem.headers or {})  # Retry-After on 429 and 503
+                return page
             except RequestValidationError:
                 return error_page(request, 422, "validation_failed")
-            except Exception:
+            except Exception as exc:
+                if is_database_outage(exc):  # expected: a 503 page and one log line
+                    metrics.DATABASE_UNAVAILABLE.inc()
+                    log.warning(
+                        "database unavailable on %s %s: %s",
+                        request.method,
+                        request.url.path,
+                        outage_summary(exc),
+                    )
+                    outage = database_unavailable()
+                    page = error_page(request, outage.status, outage.code)
+                    page.headers.update(outage.headers or {})
+                    return page
                 metrics.UNHANDLED_ERRORS.inc()
                 log.exception("unhandled error on %s %s", request.method, request.url.path)
                 return error_page(request, 500, "internal_error")

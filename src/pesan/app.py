@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     db = Database(
         settings.resolved_database_url, settings.db_timeouts, pool_size=settings.worker_threads
     )
+    tokens = TokenCache(settings.token_cache_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             state = migrate.ensure_ready(db.engine, embedded=settings.is_embedded)
             log.info("schema ready at revision %s", state.head)
         broker = make_broker(settings.redis_url)
-        hub = Hub(broker, audience=chat_views.party_ids)
+        hub = Hub(broker, audience=chat_views.party_ids, forget_tokens=tokens.forget_digests)
         await broker.start(hub)
         app.state.broker, app.state.hub = broker, hub
         db.publisher = broker.publish
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     )
     app.state.settings = settings
     app.state.db = db
-    app.state.tokens = TokenCache(settings.token_cache_seconds)
+    app.state.tokens = tokens
     app.state.passwords = PasswordHashing(settings.password_hash_threads)
     app.state.clock = SystemClock()
     app.state.throttle = Throttle(settings)

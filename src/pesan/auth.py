@@ -158,9 +158,10 @@ class TokenCache:
     """Recent successful token lookups, so a busy client is not a database read per request.
 
     Only positive answers are kept, each for `ttl` seconds at most (and never past the token's
-    own expiry). Logout through this process forgets the token at once; a token revoked
-    through another process, or an account disabled, is still accepted here for at most `ttl`
-    seconds. `ttl=0` turns the cache off.
+    own expiry). Logout through this process forgets the token at once, and through another
+    process as soon as its revocation arrives over the broker (Redis); a revocation Redis
+    dropped, or an account disabled, is still accepted here for at most `ttl` seconds.
+    `ttl=0` turns the cache off.
     """
 
     def __init__(
@@ -200,9 +201,14 @@ class TokenCache:
                 self._entries.popitem(last=False)
 
     def forget(self, token: str) -> None:
+        self.forget_digests([token_digest(token)])
+
+    def forget_digests(self, digests: list[str]) -> None:
+        """Tokens signed out (here, or in another process: the broker's revocations)."""
         with self._lock:
             self.generation += 1
-            self._entries.pop(token_digest(token), None)
+            for digest in digests:
+                self._entries.pop(digest, None)
 
 
 def token_is_valid(session: Session, digest: str) -> bool:

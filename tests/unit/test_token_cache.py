@@ -54,3 +54,14 @@ def test_ttl_zero_turns_it_off_and_size_is_bounded() -> None:
         small.put(token, CALLER, utcnow() + timedelta(days=1), small.generation)
     assert small.get("a") is None
     assert small.get("c") == CALLER
+
+
+def test_a_revocation_from_another_process_is_forgotten_here() -> None:
+    from pesan.auth import token_digest
+    from pesan.live.ws import Hub
+
+    cache = TokenCache(ttl=60.0, clock=Clock())
+    cache.put("t", CALLER, utcnow() + timedelta(days=1), cache.generation)
+    hub = Hub(broker=None, audience=lambda session, cid: [], forget_tokens=cache.forget_digests)
+    hub.revoke([token_digest("t")])  # what the broker hands over from Redis
+    assert cache.get("t") is None

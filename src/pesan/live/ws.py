@@ -252,9 +252,16 @@ Audience = Callable[[Session, str], list[str]]
 class Hub:
     """This process's open sockets, by user. Lives on the event loop."""
 
-    def __init__(self, broker: Any, audience: Audience) -> None:
+    def __init__(
+        self,
+        broker: Any,
+        audience: Audience,
+        forget_tokens: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self.broker = broker
         self.audience = audience
+        # Told of every revocation, from this process or another (the token cache).
+        self.forget_tokens = forget_tokens
         self.by_user: dict[str, set[Connection]] = {}
 
     def add(self, connection: Connection) -> None:
@@ -294,6 +301,8 @@ class Hub:
     def revoke(self, token_digests: list[str]) -> None:
         """Close (4401) every socket opened with one of these tokens: they were signed out."""
         revoked = set(token_digests)
+        if self.forget_tokens is not None:
+            self.forget_tokens(token_digests)
         for connections in self.by_user.values():
             for connection in connections:
                 if connection.token_digest in revoked:

@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
 from pesan import __version__, errors, migrate, ops, scheduled, web
 from pesan.accounts.routes import router as accounts_router
 from pesan.admin.routes import router as admin_router
+from pesan.auth import PasswordHashing, TokenCache
 from pesan.bookings.routes import provider_router as availability_router
 from pesan.bookings.routes import router as bookings_router
 from pesan.chat import views as chat_views
@@ -34,15 +36,19 @@ API_PREFIX = "/api/v1"
 
 def create_app(settings: Settings | None = None, *, check_schema: bool = True) -> FastAPI:
     settings = settings or get_settings()
-    db = Database(settings.resolved_database_url, settings.db_timeouts)
+    db = Database(
+        settings.resolved_database_url, settings.db_timeouts, pool_size=settings.worker_threads
+    )
+    tokens = TokenCache(settings.token_cache_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         if check_schema:
             state = migrate.ensure_ready(db.engine, embedded=settings.is_embedded)
             log.info("schema ready at revision %s", state.head)
         broker = make_broker(settings.redis_url)
-        hub = Hub(broker, audience=chat_views.party_ids)
+        hub = Hub(broker, audience=chat_views.party_ids, forget_tokens=tokens.forget_digests)
         await broker.start(hub)
         app.state.broker, app.state.hub = broker, hub
         db.publisher = broker.publish
@@ -75,6 +81,8 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.tokens = tokens
+    app.state.passwords = PasswordHashing(settings.password_hash_threads)
     app.state.clock = SystemClock()
     app.state.throttle = Throttle(settings)
     app.state.broker = None

@@ -4,11 +4,18 @@ Rule: a conversation or booking is visible to its parties and to admins, and to 
 to anyone else it does not exist (404), so ids leak nothing.
 """
 
+import asyncio
+import contextlib
 import hashlib
+import os
 import secrets
-from collections.abc import Iterable
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -63,6 +70,42 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+class PasswordHashing:
+    """Argon2 off the event loop, outside any transaction, and at a low CPU priority.
+
+    One hash is about 90 ms of CPU on several threads (argon2's lanes). A flood of sign-ins
+    must not starve everything else: hashing runs on its own few threads, each lowered to
+    `nice` (the threads argon2 starts inherit it), so the scheduler gives the CPU to requests
+    first and to hashing with what is left. Sign-ins queue here, in order.
+    """
+
+    def __init__(self, threads: int = 2, nice: int = 10) -> None:
+        self._nice = nice
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="pesan-argon2", initializer=self._lower
+        )
+
+    def _lower(self) -> None:
+        # Not Linux, or not allowed: hash at normal priority.
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._nice)
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, hash_password, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, verify_password, password_hash, password
+        )
+
+    # For code already on a worker thread (the web pages): wait here, hash over there.
+    def hash_blocking(self, password: str) -> str:
+        return self._pool.submit(hash_password, password).result()
+
+    def verify_blocking(self, password_hash: str | None, password: str) -> bool:
+        return self._pool.submit(verify_password, password_hash, password).result()
+
+
 def token_digest(token: str) -> str:
     """What is stored of a token (and what a revocation names): its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -76,24 +119,29 @@ def issue_token(session: Session, user_id: str) -> str:
     ttl = timedelta(days=get_settings().token_ttl_days)
     session.add(
         AuthToken(
-            id=new_id(), user_id=user_id, token_hash=_digest(token), expires_at=utcnow() + ttl
+            id=new_id(), user_id=user_id, token_hash=token_digest(token), expires_at=utcnow() + ttl
         )
     )
     return token
 
 
 def revoke_token(session: Session, token: str) -> None:
-    row = session.scalar(select(AuthToken).where(AuthToken.token_hash == _digest(token)))
+    row = session.scalar(select(AuthToken).where(AuthToken.token_hash == token_digest(token)))
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
 
 
 def caller_for_token(session: Session, token: str) -> Caller:
+    return lookup_token(session, token)[0]
+
+
+def lookup_token(session: Session, token: str) -> tuple[Caller, datetime]:
+    """The caller a token signs in, and when the token expires; 401 if it does not."""
     now = utcnow()
     row = session.execute(
         select(User, AuthToken)
         .join(AuthToken, AuthToken.user_id == User.id)
-        .where(AuthToken.token_hash == _digest(token))
+        .where(AuthToken.token_hash == token_digest(token))
     ).first()
     if row is None:
         raise Unauthorized("That token is not valid.", code="invalid_token")
@@ -102,7 +150,65 @@ def caller_for_token(session: Session, token: str) -> Caller:
         raise Unauthorized("That token has expired or was revoked.", code="invalid_token")
     if user.disabled_at is not None:
         raise Unauthorized("This account is disabled.", code="account_disabled")
-    return Caller(id=user.id, name=user.name, role=Role(user.role), email=user.email)
+    caller = Caller(id=user.id, name=user.name, role=Role(user.role), email=user.email)
+    return caller, auth.expires_at
+
+
+class TokenCache:
+    """Recent successful token lookups, so a busy client is not a database read per request.
+
+    Only positive answers are kept, each for `ttl` seconds at most (and never past the token's
+    own expiry). Logout through this process forgets the token at once, and through another
+    process as soon as its revocation arrives over the broker (Redis); a revocation Redis
+    dropped, or an account disabled, is still accepted here for at most `ttl` seconds.
+    `ttl=0` turns the cache off.
+    """
+
+    def __init__(
+        self, ttl: float, max_size: int = 50_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl = ttl
+        self.max_size = max_size
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[Caller, float, datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+        # Bumped by every forget: a lookup that began before a logout must not cache its answer.
+        self.generation = 0
+
+    def get(self, token: str) -> Caller | None:
+        if self.ttl <= 0:
+            return None
+        key = token_digest(token)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            caller, until, expires_at = entry
+            if self.clock() >= until or expires_at <= utcnow():
+                del self._entries[key]
+                return None
+            return caller
+
+    def put(self, token: str, caller: Caller, expires_at: datetime, generation: int) -> None:
+        """Keep a lookup that began when `self.generation` was `generation`."""
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if generation != self.generation:
+                return
+            self._entries[token_digest(token)] = (caller, self.clock() + self.ttl, expires_at)
+            while len(self._entries) > self.max_size:
+                self._entries.popitem(last=False)
+
+    def forget(self, token: str) -> None:
+        self.forget_digests([token_digest(token)])
+
+    def forget_digests(self, digests: list[str]) -> None:
+        """Tokens signed out (here, or in another process: the broker's revocations)."""
+        with self._lock:
+            self.generation += 1
+            for digest in digests:
+                self._entries.pop(digest, None)
 
 
 def token_is_valid(session: Session, digest: str) -> bool:

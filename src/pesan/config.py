@@ -41,7 +41,19 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
     token_ttl_days: int = Field(30, ge=1)
+    token_cache_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="How long a successful token lookup is reused; a token revoked through "
+        "another process is still accepted here for at most this long (0: no cache).",
+    )
     metrics_token: str | None = Field(None, description="If set, /metrics needs this bearer.")
+    worker_threads: int = Field(
+        32, ge=4, description="Threads for blocking work; the database pool is sized to them."
+    )
+    password_hash_threads: int = Field(
+        2, ge=1, description="Threads that hash passwords (at low CPU priority)."
+    )
     # Argon2 cost; lowered only by the test suite.
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_kib: int = Field(65536, ge=64)

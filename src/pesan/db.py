@@ -5,18 +5,29 @@ block ends and rolls back if it raises. Work registered with `after_commit(sessi
 runs only once the commit succeeded (live-event publishing uses it).
 """
 
+import asyncio
 import logging
 import math
+import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import CheckConstraint, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
@@ -26,6 +37,7 @@ from sqlalchemy.types import TypeDecorator
 from pesan.timeutil import as_utc
 
 log = logging.getLogger("pesan.db")
+T = TypeVar("T")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -38,6 +50,11 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's Core table, for statements built once and run without the ORM."""
+    return cast(Table, model.__table__)
 
 
 def one_of(column: str, words: Iterable[StrEnum]) -> CheckConstraint:
@@ -89,7 +106,12 @@ class Timeouts:
 PATIENT = Timeouts(statement=0, lock=0, connect=10.0, pool=30.0)
 
 
-def make_engine(url: str, timeouts: Timeouts = PATIENT) -> Engine:
+SQLITE_MMAP_BYTES = 1 << 30
+
+
+def make_engine(url: str, timeouts: Timeouts = PATIENT, pool_size: int = 32) -> Engine:
+    """The engine; its pool holds a connection for each worker thread (`pool_size`), plus a
+    few for work outside them, so no request waits for a connection a thread could use."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -99,15 +121,19 @@ def make_engine(url: str, timeouts: Timeouts = PATIENT) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": _busy_seconds(timeouts)},
-            **({} if memory else {"pool_timeout": timeouts.pool}),
+            **(
+                {}
+                if memory
+                else {"pool_timeout": timeouts.pool, "pool_size": pool_size, "max_overflow": 8}
+            ),
         )
         _configure_sqlite(engine, timeouts)
         return engine
     return create_engine(
         url,
         pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=pool_size,
+        max_overflow=8,
         pool_timeout=timeouts.pool,
         connect_args=_postgresql_options(url, timeouts),
     )
@@ -143,6 +169,9 @@ def _configure_sqlite(engine: Engine, timeouts: Timeouts) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(_busy_seconds(timeouts) * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Reads through a shared memory map (the OS page cache) instead of each connection's
+        # own 2 MB page cache: a large database stays as fast to read as a small one.
+        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -151,10 +180,54 @@ def _configure_sqlite(engine: Engine, timeouts: Timeouts) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class FairLock:
+    """A reentrant lock handed to waiting threads in the order they asked for it (first come,
+    first served), so no writer starves; `threading.RLock` promises no order."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[tuple[threading.Lock, int]] = deque()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def acquire(self, timeout: float) -> bool:
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            if self._owner is None:
+                self._owner, self._depth = me, 1
+                return True
+            waiter = threading.Lock()
+            waiter.acquire()
+            self._waiters.append((waiter, me))
+        if waiter.acquire(timeout=timeout):
+            return True  # release() handed the lock straight to us
+        with self._mutex:
+            try:
+                self._waiters.remove((waiter, me))
+                return False
+            except ValueError:  # handed to us just as we gave up: we hold it after all
+                return True
+
+    def release(self) -> None:
+        with self._mutex:
+            self._depth -= 1
+            if self._depth > 0:
+                return
+            if self._waiters:
+                waiter, ident = self._waiters.popleft()
+                self._owner, self._depth = ident, 1
+                waiter.release()
+            else:
+                self._owner = None
+
+
 class Database:
-    def __init__(self, url: str, timeouts: Timeouts = PATIENT) -> None:
+    def __init__(self, url: str, timeouts: Timeouts = PATIENT, pool_size: int = 32) -> None:
         self.url = url
-        self.engine = make_engine(url, timeouts)
+        self.engine = make_engine(url, timeouts, pool_size)
         self.dialect = self.engine.dialect.name
         self._writer = sessionmaker(
             bind=self.engine.execution_options(pesan_write=True), expire_on_commit=False
@@ -164,16 +237,25 @@ class Database:
         self.publisher: Callable[[list[Any]], None] | None = None
         # SQLite has one writer at a time and its busy handler polls (every 100 ms at last),
         # so under a burst some writers starve past the busy timeout. This process's writers
-        # queue here instead, woken as soon as the one before them ends; other processes still
-        # meet the busy timeout.
-        self._write_turn = threading.RLock() if self.dialect == "sqlite" else None
+        # queue here instead, in arrival order, each woken as soon as the one before them
+        # ends; other processes still meet the busy timeout.
+        self._write_turn = FairLock() if self.dialect == "sqlite" else None
         self._turn_timeout = _busy_seconds(timeouts)
+        self._group: GroupWriter | None = None
+        self._group_lock = threading.Lock()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: commit on success, roll back on any exception."""
+        callbacks: list[Callable[[], None]] = []
         with self._turn():
-            yield from self._transaction()
+            yield from self._transaction(callbacks)
+        # After the write turn is given back: publishing never delays the next writer.
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # an after-commit hook must never undo a committed answer
+                log.exception("after-commit hook failed")
 
     @contextmanager
     def _turn(self) -> Iterator[None]:
@@ -190,7 +272,7 @@ class Database:
         finally:
             turn.release()
 
-    def _transaction(self) -> Iterator[Session]:
+    def _transaction(self, run_after: list[Callable[[], None]]) -> Iterator[Session]:
         session = self._writer()
         if self.publisher is not None:
             session.info["publish"] = self.publisher
@@ -205,11 +287,7 @@ class Database:
             committed = session.info.pop("committed", False)
             session.close()
         if committed:
-            for callback in callbacks:
-                try:
-                    callback()
-                except Exception:  # an after-commit hook must never undo a committed answer
-                    log.exception("after-commit hook failed")
+            run_after.extend(callbacks)
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
@@ -220,8 +298,109 @@ class Database:
             session.rollback()
             session.close()
 
+    async def write(self, work: Callable[[Session], T]) -> T:
+        """Run `work(session)` in a write transaction, from the event loop.
+
+        On SQLite the work joins the group writer's queue: one thread runs the waiting jobs
+        back to back in one transaction (group commit), each in its own savepoint, and
+        answers each only once that transaction committed. Elsewhere it is an ordinary
+        transaction on a worker thread.
+        """
+        if self._write_turn is None:
+            from starlette.concurrency import run_in_threadpool
+
+            def alone() -> T:
+                with self.transaction() as session:
+                    return work(session)
+
+            return await run_in_threadpool(alone)
+        with self._group_lock:
+            if self._group is None:
+                self._group = GroupWriter(self)
+        return await self._group.submit(work)
+
     def dispose(self) -> None:
+        if self._group is not None:
+            self._group.stop()
+            self._group = None
         self.engine.dispose()
+
+
+_Job = tuple[Callable[[Session], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+
+
+class GroupWriter:
+    """One thread that runs SQLite write jobs many to a transaction (group commit).
+
+    A job's savepoint keeps a failing job from taking the others with it: its writes and its
+    buffered events are undone, and it alone gets the exception. If the commit fails, every
+    job of the batch does. Nothing is answered before the commit, so an answer still means
+    the write is stored.
+    """
+
+    MAX_BATCH = 64
+
+    def __init__(self, db: "Database") -> None:
+        self.db = db
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="pesan-group-writer", daemon=True)
+        self.thread.start()
+
+    async def submit(self, work: Callable[[Session], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self.jobs.put((work, loop, future))
+        return await future
+
+    def stop(self) -> None:
+        self.jobs.put(None)
+
+    def _run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            batch = [job]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    more = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._commit(batch)
+                    return
+                batch.append(more)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Job]) -> None:
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        try:
+            with self.db.transaction() as session:
+                for work, _, _ in batch:
+                    pending = session.info.setdefault("pending_events", [])
+                    mark = len(pending)
+                    try:
+                        with session.begin_nested():  # its writes are flushed on leaving
+                            value = work(session)
+                    except Exception as exc:
+                        del session.info.setdefault("pending_events", [])[mark:]
+                        outcomes.append((None, exc))
+                    else:
+                        outcomes.append((value, None))
+        except Exception as failed:
+            outcomes = [(None, failed) for _ in batch]
+        for (_, loop, future), (value, error) in zip(batch, outcomes, strict=True):
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_settle, future, value, error)
+
+
+def _settle(future: "asyncio.Future[Any]", value: Any, exc: BaseException | None) -> None:
+    if future.done():  # the request went away meanwhile
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(value)
 
 
 @event.listens_for(Session, "after_commit")
@@ -231,9 +410,6 @@ def _mark_committed(session: Session) -> None:
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault("after_commit", []).append(callback)
-
-
-T = TypeVar("T")
 
 
 def insert_or_existing(session: Session, row: T, existing: Callable[[], T | None]) -> T:

@@ -5,8 +5,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
-from pesan.auth import Caller, caller_for_token
+from pesan.auth import Caller, PasswordHashing, TokenCache, lookup_token
 from pesan.clock import Clock
 from pesan.config import Settings
 from pesan.db import Database
@@ -16,17 +17,21 @@ from pesan.throttle import Throttle
 _bearer = HTTPBearer(auto_error=False, description="An opaque token from login or register.")
 
 
-def get_db(request: Request) -> Database:
+# The plain dependencies are `async def` (they never block), so FastAPI calls them on the
+# event loop instead of paying a trip through the thread pool for each.
+
+
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_throttle(request: Request) -> Throttle:
+async def get_throttle(request: Request) -> Throttle:
     throttle: Throttle = request.app.state.throttle
     return throttle
 
@@ -36,26 +41,38 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def get_live(request: Request) -> Any:
+async def _client_address(request: Request) -> str:
+    return client_address(request)
+
+
+async def get_live(request: Request) -> Any:
     """The broker to live sockets (pesan.live.broker.Broker), None outside the app's lifespan."""
     return request.app.state.broker
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     """The time, from the app's clock (tests set one they control)."""
     clock: Clock = request.app.state.clock
     return clock.now()
 
 
 Db = Annotated[Database, Depends(get_db)]
+
+
+async def get_passwords(request: Request) -> PasswordHashing:
+    passwords: PasswordHashing = request.app.state.passwords
+    return passwords
+
+
+Passwords = Annotated[PasswordHashing, Depends(get_passwords)]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 Throttler = Annotated[Throttle, Depends(get_throttle)]
-ClientAddress = Annotated[str, Depends(client_address)]
+ClientAddress = Annotated[str, Depends(_client_address)]
 Live = Annotated[Any, Depends(get_live)]
 Now = Annotated[datetime, Depends(get_now)]
 
 
-def bearer_token(
+async def bearer_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     if credentials is None or not credentials.credentials:
@@ -66,9 +83,21 @@ def bearer_token(
 Token = Annotated[str, Depends(bearer_token)]
 
 
-def current_user(db: Db, token: Token) -> Caller:
+async def current_user(request: Request, db: Db, token: Token) -> Caller:
+    """The signed-in caller: from the token cache (see `TokenCache`), else the database."""
+    cache: TokenCache = request.app.state.tokens
+    cached = cache.get(token)
+    if cached is not None:
+        return cached
+    generation = cache.generation
+    caller, expires_at = await run_in_threadpool(_lookup, db, token)
+    cache.put(token, caller, expires_at, generation)
+    return caller
+
+
+def _lookup(db: Database, token: str) -> tuple[Caller, datetime]:
     with db.reader() as session:
-        return caller_for_token(session, token)
+        return lookup_token(session, token)
 
 
 CurrentUser = Annotated[Caller, Depends(current_user)]

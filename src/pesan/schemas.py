@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar, get_args
 
+from fastapi import Response
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -272,3 +273,14 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
         }
         for status in statuses
     }
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """A model the route already built, as its JSON answer (camelCase), serialised once.
+
+    For hot routes: FastAPI would validate the returned model against `response_model` again
+    before serialising it. The route keeps `response_model` for the OpenAPI schema.
+    """
+    return Response(
+        model.model_dump_json(by_alias=True), status_code, media_type="application/json"
+    )

@@ -198,6 +198,10 @@ def test_an_upgrade_from_0001_keeps_every_row(database: Database) -> None:
         new = MetaData()
         new.reflect(conn)
         booking = conn.execute(select(new.tables["bookings"])).one()._mapping
+        parties = new.tables["conversation_participants"]
+        unread = dict(conn.execute(select(parties.c.user_id, parties.c.unread_count)).all())
+    # 0003 counts each party's unread messages once: the booking card is to the provider.
+    assert unread == {ids["p"]: 1, ids["c"]: 0}
     assert booking["timezone"] == "Asia/Makassar"
     assert booking["blocked_from"] == booking["start_at"]
     assert booking["blocked_until"] == booking["end_at"]

@@ -1,6 +1,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from pesan import metrics
 from pesan.chat import service, views
@@ -13,9 +14,9 @@ from pesan.chat.schemas import (
     ReadOut,
     SendMessageIn,
 )
-from pesan.deps import CurrentUser, Db, Throttler
+from pesan.deps import AppSettings, CurrentUser, Db, Throttler
 from pesan.schemas import Limit as PageLimit
-from pesan.schemas import Page, problem_responses
+from pesan.schemas import Page, json_response, problem_responses
 from pesan.throttle import Limit
 
 router = APIRouter(prefix="/conversations", tags=["chat"])
@@ -29,11 +30,11 @@ def list_conversations(
     db: Db,
     limit: PageLimit = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> Page[ConversationOut]:
+) -> Response:
     """The caller's conversations, most recently active first."""
     with db.reader() as session:
         items, next_cursor = views.list_conversations(session, caller, limit, cursor)
-    return Page[ConversationOut](items=items, next_cursor=next_cursor)
+    return json_response(Page[ConversationOut](items=items, next_cursor=next_cursor))
 
 
 @router.post("", response_model=ConversationOut)
@@ -58,14 +59,14 @@ def list_messages(
     before: MessageCursor = None,
     cursor: Annotated[MessageCursor, Query(description="Same as `after`.")] = None,
     limit: PageLimit = 50,
-) -> MessagePage:
+) -> Response:
     """Oldest first. No cursor: from the start; `after`: newer than it; `before`: the page
     just older than it."""
     with db.reader() as session:
         items, next_cursor = views.list_messages(
             session, caller, conversation_id, after=after or cursor, before=before, limit=limit
         )
-    return MessagePage(items=items, next_cursor=next_cursor)
+    return json_response(MessagePage(items=items, next_cursor=next_cursor))
 
 
 @router.post(
@@ -77,22 +78,25 @@ def list_messages(
         **problem_responses(429),
     },
 )
-def send_message(
+async def send_message(
     conversation_id: str,
     body: SendMessageIn,
     caller: CurrentUser,
     db: Db,
-    response: Response,
     throttle: Throttler,
-) -> MessageOut:
-    throttle.hit(Limit.send, caller.id)
-    with db.transaction() as session:
-        posted = service.send_message(session, caller, conversation_id, body)
+    settings: AppSettings,
+) -> Response:
+    if settings.redis_url:  # a round trip to Redis: not on the event loop
+        await run_in_threadpool(throttle.hit, Limit.send, caller.id)
+    else:
+        throttle.hit(Limit.send, caller.id)
+    posted = await db.write(
+        lambda session: service.send_message(session, caller, conversation_id, body)
+    )
     if posted.created:
         metrics.MESSAGES_SENT.labels(type=posted.message.message_type).inc()
-    else:
-        response.status_code = 200
-    return posted.message
+    # Already a MessageOut: answered as is, without FastAPI validating it a second time.
+    return json_response(posted.message, 201 if posted.created else 200)
 
 
 @router.post("/{conversation_id}/read", response_model=ReadOut)

@@ -6,10 +6,11 @@ chat shows is in views.py.
 
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import exists, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, bindparam, case, exists, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pesan.accounts import service as accounts
@@ -18,8 +19,15 @@ from pesan.auth import Caller, ensure_party
 from pesan.chat import views
 from pesan.chat.enums import SYSTEM_SENDER, MessageType
 from pesan.chat.models import Conversation, Message, Participant
-from pesan.chat.schemas import ConversationOut, MessageOut, ReadOut, SendMessageIn
-from pesan.db import insert_or_existing
+from pesan.chat.schemas import (
+    ConversationOut,
+    MessageOut,
+    ParticipantOut,
+    ReadOut,
+    SendMessageIn,
+)
+from pesan.chat.views import ConversationParties, Party
+from pesan.db import insert_or_existing, table_of
 from pesan.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from pesan.ids import is_valid, new_id
 from pesan.live import events
@@ -121,14 +129,10 @@ def post_message(
     conversation.last_message_id = message.id
     conversation.updated_at = now
     session.flush()
-    parties = views.party_ids(session, conversation.id)
-    events.record(
-        session,
-        parties,
-        "message.created",
-        views.message_out(message).model_dump(mode="json", by_alias=True),
-    )
-    _record_conversation_updated(session, conversation, parties)
+    connection = session.connection()
+    found = views.conversation_parties(connection, conversation.id)
+    assert found is not None, "a conversation has its parties"
+    _record_sent(session, connection, found, views.message_out(message), now)
     return message
 
 
@@ -142,6 +146,48 @@ def _record_conversation_updated(
         )
 
 
+# The send path's statements, built once: a statement made per call costs more in Python
+# (building it, then its cache key) than SQLite takes to run it.
+_messages = table_of(Message)
+_SENT_BEFORE = select(_messages).where(
+    _messages.c.sender_id == bindparam("sender"),
+    _messages.c.client_message_id == bindparam("cmid"),
+)
+_INSERT = insert(_messages)
+_INSERT_CLAIMING = {
+    name: dialect.insert(_messages)
+    .on_conflict_do_nothing(index_elements=["sender_id", "client_message_id"])
+    .returning(_messages.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_TOUCH_CONVERSATION = (
+    update(table_of(Conversation))
+    .where(table_of(Conversation).c.id == bindparam("cid"))
+    .values(last_message_id=bindparam("mid"), updated_at=bindparam("now"))
+)
+_participants = table_of(Participant)
+# A new message is unread for its recipient: +1 on their row, and both rows' counts back
+# for the `conversation.updated` events, in one statement.
+_COUNT_NEW_MESSAGE = (
+    update(_participants)
+    .where(_participants.c.conversation_id == bindparam("cid"))
+    .values(
+        unread_count=_participants.c.unread_count
+        + case((_participants.c.user_id == bindparam("recipient"), 1), else_=0)
+    )
+    .returning(_participants.c.user_id, _participants.c.unread_count)
+)
+_COUNT_READ = (
+    update(_participants)
+    .where(
+        _participants.c.conversation_id == bindparam("cid"),
+        _participants.c.user_id == bindparam("reader"),
+    )
+    .values(unread_count=_participants.c.unread_count - bindparam("marked"))
+    .returning(_participants.c.unread_count)
+)
+
+
 @dataclass
 class Posted:
     message: MessageOut
@@ -151,56 +197,124 @@ class Posted:
 def send_message(
     session: Session, caller: Caller, conversation_id: str, body: SendMessageIn
 ) -> Posted:
-    conversation = views.visible_conversation(session, caller, conversation_id)
-    parties = views.party_ids(session, conversation_id)
-    ensure_party(caller, parties, "conversation")
+    """The hottest write: a handful of Core statements, no ORM objects.
+
+    Reads the conversation and its parties in one statement, claims the clientMessageId with
+    the insert itself (ON CONFLICT DO NOTHING on the unique key, so a concurrent retry from
+    another process waits on the key and then answers the first message), and builds every
+    event from what it already holds.
+    """
+    connection = session.connection()  # asked for once: each ask costs a little
+    conversation = views.conversation_parties(connection, conversation_id)
+    if conversation is None:
+        raise NotFound("No such conversation.")
+    ensure_party(caller, conversation.party_ids, "conversation")
     if body.client_message_id:
-        earlier = _sent_before(session, caller.id, body.client_message_id)
+        earlier = _sent_before(connection, caller.id, body.client_message_id)
         if earlier is not None:
             return Posted(views.message_out(_same_conversation(earlier, conversation_id)), False)
     if body.message_type == MessageType.notification and caller.role is not Role.admin:
         raise ValidationFailed("messageType", "only admins send notifications")
-    other_id = next(p for p in parties if p != caller.id)
-    if body.recipient_id is not None and body.recipient_id != other_id:
+    sender = conversation.party(caller.id)
+    recipient = next(p for p in conversation.parties if p.id != caller.id)
+    if body.recipient_id is not None and body.recipient_id != recipient.id:
         raise ValidationFailed("recipientId", "is not the other party of this conversation")
     if body.booking_id is not None and not _has_booking(session, conversation_id, body.booking_id):
         raise ValidationFailed("bookingId", "no such booking in this conversation")
-    sender = accounts.get_user(session, caller.id)
-    recipient = accounts.get_user(session, other_id)
-    try:
-        with session.begin_nested():
-            message = post_message(
-                session,
-                conversation,
-                sender=sender,
-                recipient=recipient,
-                content=body.content,
-                message_type=body.message_type,
-                booking_id=body.booking_id,
-                original_language=body.original_language,
-                client_message_id=body.client_message_id,
-                room_id=body.room_id,
-                session_id=body.session_id,
-                expires_at=body.expires_at,
-            )
-    except IntegrityError:
+    now = utcnow()
+    row = {
+        "id": new_id(),
+        "conversation_id": conversation_id,
+        "sender_id": sender.id,
+        "sender_name": sender.name,
+        "sender_type": sender.role,
+        "recipient_id": recipient.id,
+        "recipient_name": recipient.name,
+        "recipient_type": recipient.role,
+        "content": body.content,
+        "data": None,
+        "message_type": body.message_type,
+        "original_language": body.original_language,
+        "is_system_message": False,
+        "room_id": body.room_id,
+        "booking_id": body.booking_id,
+        "read": False,
+        "read_at": None,
+        "expires_at": body.expires_at,
+        "session_id": body.session_id,
+        "client_message_id": body.client_message_id,
+        "created_at": now,
+    }
+    if not _insert_message(connection, row):
         # The same clientMessageId raced in from another request: answer with that one.
-        session.info.pop("pending_events", None)
-        earlier = _sent_before(session, caller.id, body.client_message_id)
+        earlier = _sent_before(connection, caller.id, body.client_message_id)
         if earlier is None:
-            raise
+            raise Conflict("This message could not be stored; send it again.")
         return Posted(views.message_out(_same_conversation(earlier, conversation_id)), False)
-    return Posted(views.message_out(message), created=True)
+    connection.execute(_TOUCH_CONVERSATION, {"cid": conversation_id, "mid": row["id"], "now": now})
+    message = views.message_out(SimpleNamespace(**row))
+    _record_sent(session, connection, conversation, message, now)
+    return Posted(message, created=True)
 
 
-def _sent_before(session: Session, sender_id: str, client_message_id: str | None) -> Message | None:
+def _insert_message(connection: Connection, row: dict[str, Any]) -> bool:
+    """Insert; False if this sender already stored this clientMessageId (nothing written)."""
+    if row["client_message_id"] is None:
+        connection.execute(_INSERT, row)
+        return True
+    statement = _INSERT_CLAIMING[connection.dialect.name]
+    return connection.execute(statement, row).first() is not None
+
+
+def _record_sent(
+    session: Session,
+    connection: Connection,
+    conversation: ConversationParties,
+    message: MessageOut,
+    now: datetime,
+) -> None:
+    """`message.created` for both parties, and each one's `conversation.updated`."""
+    parties = conversation.party_ids
+    message_json = message.model_dump(mode="json", by_alias=True)
+    events.record(session, parties, "message.created", message_json)
+    counts = _count_new_message(connection, conversation.id, message.recipient_id)
+    people = [_participant(p) for p in conversation.parties]
+    for user_id in parties:
+        data = ConversationOut(
+            id=conversation.id,
+            participants=people,
+            last_message=message,
+            unread_count=counts.get(user_id, 0),
+            created_at=conversation.created_at,
+            updated_at=now,
+        )
+        events.record(
+            session, [user_id], "conversation.updated", data.model_dump(mode="json", by_alias=True)
+        )
+
+
+def _participant(party: Party) -> ParticipantOut:
+    return ParticipantOut(id=party.id, name=party.name, role=Role(party.role))
+
+
+def _count_new_message(
+    connection: Connection, conversation_id: str, recipient_id: str
+) -> dict[str, int]:
+    rows = connection.execute(
+        _COUNT_NEW_MESSAGE, {"cid": conversation_id, "recipient": recipient_id}
+    )
+    return {uid: int(n) for uid, n in rows}
+
+
+def _sent_before(
+    connection: Connection, sender_id: str, client_message_id: str | None
+) -> Any | None:
+    """The row of this sender's message with this clientMessageId, if any."""
     if client_message_id is None:
         return None
-    return session.scalar(
-        select(Message).where(
-            Message.sender_id == sender_id, Message.client_message_id == client_message_id
-        )
-    )
+    return connection.execute(
+        _SENT_BEFORE, {"sender": sender_id, "cmid": client_message_id}
+    ).first()
 
 
 def _has_booking(session: Session, conversation_id: str, booking_id: str) -> bool:
@@ -218,7 +332,7 @@ def _has_booking(session: Session, conversation_id: str, booking_id: str) -> boo
     )
 
 
-def _same_conversation(earlier: Message, conversation_id: str) -> Message:
+def _same_conversation(earlier: Any, conversation_id: str) -> Any:
     """A repeated clientMessageId is a retry only within the conversation it was sent to."""
     if earlier.conversation_id != conversation_id:
         raise Conflict(
@@ -246,7 +360,11 @@ def mark_read(session: Session, caller: Caller, conversation_id: str, up_to: str
         .execution_options(synchronize_session=False)
     )
     marked = int(result.rowcount or 0)  # type: ignore[attr-defined]
-    unread = views.unread_counts(session, caller.id, [conversation_id])[conversation_id]
+    unread = int(
+        session.connection()
+        .execute(_COUNT_READ, {"cid": conversation_id, "reader": caller.id, "marked": marked})
+        .scalar_one()
+    )
     out = ReadOut(
         conversation_id=conversation_id,
         reader_id=caller.id,

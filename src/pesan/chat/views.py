@@ -1,9 +1,11 @@
 """What the chat shows: conversations with their unread counts, message history, and the
 mappers from rows to JSON shapes. Reads only; changes live in service.py."""
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from pesan.accounts.models import User
@@ -11,6 +13,7 @@ from pesan.auth import Caller, ensure_visible
 from pesan.chat.enums import SYSTEM_SENDER, MessageType
 from pesan.chat.models import Conversation, Message, Participant
 from pesan.chat.schemas import ConversationOut, MessageOut, ParticipantOut
+from pesan.db import table_of
 from pesan.errors import Forbidden, NotFound, ValidationFailed
 from pesan.ids import is_valid
 from pesan.paging import take_page
@@ -18,7 +21,8 @@ from pesan.schemas import decode_cursor, encode_cursor, parse_timestamp
 from pesan.timeutil import rfc3339
 
 
-def message_out(message: Message) -> MessageOut:
+def message_out(message: Message | Any) -> MessageOut:
+    """The JSON shape of a message, from its ORM object or a row with the same columns."""
     return MessageOut(
         id=message.id,
         conversation_id=message.conversation_id,
@@ -54,6 +58,54 @@ def party_ids(session: Session, conversation_id: str) -> list[str]:
     )
 
 
+@dataclass(frozen=True)
+class Party:
+    id: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class ConversationParties:
+    """A conversation's row and its parties (ordered by id, as the JSON lists them)."""
+
+    id: str
+    created_at: datetime
+    parties: list[Party]
+
+    @property
+    def party_ids(self) -> list[str]:
+        return [p.id for p in self.parties]
+
+    def party(self, user_id: str) -> Party:
+        return next(p for p in self.parties if p.id == user_id)
+
+
+_users, _participants, _messages = table_of(User), table_of(Participant), table_of(Message)
+_conversations = table_of(Conversation)
+_CONVERSATION_PARTIES = (
+    select(_conversations.c.created_at, _users.c.id, _users.c.name, _users.c.role)
+    .join(_participants, _participants.c.conversation_id == _conversations.c.id)
+    .join(_users, _users.c.id == _participants.c.user_id)
+    .where(_conversations.c.id == bindparam("cid"))
+    .order_by(_users.c.id)
+)
+
+
+def conversation_parties(
+    connection: Connection, conversation_id: str
+) -> ConversationParties | None:
+    """One prebuilt statement for the send path: the conversation and who is in it."""
+    if not is_valid(conversation_id):
+        return None
+    rows = connection.execute(_CONVERSATION_PARTIES, {"cid": conversation_id}).all()
+    if not rows:
+        return None
+    return ConversationParties(
+        conversation_id, rows[0][0], [Party(uid, name, role) for _, uid, name, role in rows]
+    )
+
+
 def visible_conversation(session: Session, caller: Caller, conversation_id: str) -> Conversation:
     conversation = session.get(Conversation, conversation_id) if is_valid(conversation_id) else None
     if conversation is None:
@@ -70,18 +122,15 @@ def get_conversation_row(session: Session, conversation_id: str) -> Conversation
 
 
 def unread_counts(session: Session, user_id: str, conversation_ids: list[str]) -> dict[str, int]:
+    """The user's unread messages per conversation: the counters on their participant rows."""
     if not conversation_ids:
         return {}
     rows = session.execute(
-        select(Message.conversation_id, func.count())
-        .where(
-            Message.recipient_id == user_id,
-            Message.read.is_(False),
-            Message.conversation_id.in_(conversation_ids),
+        select(Participant.conversation_id, Participant.unread_count).where(
+            Participant.user_id == user_id, Participant.conversation_id.in_(conversation_ids)
         )
-        .group_by(Message.conversation_id)
     )
-    counts = {cid: 0 for cid in conversation_ids}
+    counts = dict.fromkeys(conversation_ids, 0)
     counts.update({cid: int(n) for cid, n in rows})
     return counts
 
@@ -102,7 +151,7 @@ def conversations_out(
     for cid, uid, name, role in rows:
         people[cid].append(ParticipantOut(id=uid, name=name, role=role))
     last_ids = [c.last_message_id for c in conversations if c.last_message_id]
-    last = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(last_ids)))}
+    last = {m.id: m for m in session.execute(select(_messages).where(_messages.c.id.in_(last_ids)))}
     counts = unread_counts(session, viewer_id, ids)
     out = []
     for c in conversations:
@@ -182,19 +231,23 @@ def list_messages(
     visible_conversation(session, caller, conversation_id)
     if after and before:
         raise ValidationFailed("before", "use either after or before, not both")
-    query = select(Message).where(Message.conversation_id == conversation_id)
+    # Rows, not ORM objects: a page is up to 200 messages, each mapped once, to JSON.
+    messages = _messages
+    query = select(messages).where(messages.c.conversation_id == conversation_id)
     if before:
         anchor = message_in(session, conversation_id, before, "before")
-        newest_first = session.scalars(
-            query.where(Message.id < anchor.id).order_by(Message.id.desc()).limit(limit + 1)
+        newest_first = session.execute(
+            query.where(messages.c.id < anchor.id).order_by(messages.c.id.desc()).limit(limit + 1)
         ).all()
         rows, next_cursor = take_page(newest_first, limit, lambda m: m.id)
         return [message_out(m) for m in reversed(rows)], next_cursor
     if after:
         anchor = message_in(session, conversation_id, after, "after")
-        query = query.where(Message.id > anchor.id)
+        query = query.where(messages.c.id > anchor.id)
     rows, next_cursor = take_page(
-        session.scalars(query.order_by(Message.id).limit(limit + 1)).all(), limit, lambda m: m.id
+        session.execute(query.order_by(messages.c.id).limit(limit + 1)).all(),
+        limit,
+        lambda m: m.id,
     )
     return [message_out(m) for m in rows], next_cursor
 

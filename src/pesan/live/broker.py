@@ -32,6 +32,8 @@ class Sink(Protocol):
 
     def deliver(self, events: list[Event], published_at: float) -> None: ...
 
+    def listening(self, user_ids: set[str]) -> bool: ...
+
     def deliver_ephemeral(self, user_ids: list[str], frame: dict[str, Any]) -> None: ...
 
     def catch_up_all(self) -> None: ...
@@ -68,7 +70,11 @@ class InProcessBroker:
         self._sink = None
 
     def publish(self, events: list[Event]) -> None:
-        if events:
+        # Waking the event loop from a worker thread costs a syscall and a GIL hand-over;
+        # skip it when no socket of this process follows these users. A socket that opens
+        # meanwhile reads the outbox after joining the hub, so it misses nothing.
+        sink = self._sink
+        if events and sink is not None and sink.listening({e.user_id for e in events}):
             self._call(lambda sink: sink.deliver(events, time.time()))
 
     def publish_ephemeral(self, user_ids: list[str], frame: dict[str, Any]) -> None:

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from pesan.db import after_commit
+from pesan.db import after_commit, table_of
 from pesan.live.models import UserEvent, UserEventCounter
 from pesan.timeutil import utcnow
 
@@ -50,6 +50,17 @@ def parse_event_id(value: object) -> int | None:
     return int(value)
 
 
+_counters, _events = table_of(UserEventCounter), table_of(UserEvent)
+# Built once: the outbox is written by every change, so its statements are the hottest.
+_RESERVE = (
+    update(_counters)
+    .where(_counters.c.user_id == bindparam("uid"))
+    .values(last_seq=_counters.c.last_seq + bindparam("count"))
+    .returning(_counters.c.last_seq)
+)
+_INSERT_EVENTS = insert(_events)
+
+
 def record(session: Session, user_ids: list[str], type: str, data: dict[str, Any]) -> None:
     """Buffer one event for each of `user_ids`; it is written when the transaction commits."""
     pending = session.info.setdefault("pending_events", [])
@@ -71,33 +82,29 @@ def _write_pending(session: Session) -> None:
         by_user.setdefault(user_id, []).append((type, data))
     written: list[Event] = []
     now = utcnow()
+    connection = session.connection()
     for user_id in sorted(by_user):
         items = by_user[user_id]
-        last = _reserve(session, user_id, len(items))
+        last = _reserve(session, connection, user_id, len(items))
         first = last - len(items) + 1
-        rows = [
-            {"user_id": user_id, "seq": first + i, "type": t, "payload": d, "created_at": now}
-            for i, (t, d) in enumerate(items)
-        ]
-        session.execute(insert(UserEvent), rows)
         written.extend(Event(user_id, first + i, t, d) for i, (t, d) in enumerate(items))
+    rows = [
+        {"user_id": e.user_id, "seq": e.seq, "type": e.type, "payload": e.data, "created_at": now}
+        for e in written
+    ]
+    connection.execute(_INSERT_EVENTS, rows)
     publish = session.info.get("publish")
     if publish is not None:
         after_commit(session, lambda: publish(written))
 
 
-def _reserve(session: Session, user_id: str, count: int) -> int:
+def _reserve(session: Session, connection: Connection, user_id: str, count: int) -> int:
     """Take `count` numbers from the user's counter (locking its row) and return the last."""
-    new_last = session.execute(
-        update(UserEventCounter)
-        .where(UserEventCounter.user_id == user_id)
-        .values(last_seq=UserEventCounter.last_seq + count)
-        .returning(UserEventCounter.last_seq)
-    ).scalar_one_or_none()
+    new_last = connection.execute(_RESERVE, {"uid": user_id, "count": count}).scalar_one_or_none()
     if new_last is None:  # a user made before counters existed
         create_counter(session, user_id)
         session.flush()
-        return _reserve(session, user_id, count)
+        return _reserve(session, connection, user_id, count)
     return int(new_last)
 
 

@@ -252,9 +252,16 @@ Audience = Callable[[Session, str], list[str]]
 class Hub:
     """This process's open sockets, by user. Lives on the event loop."""
 
-    def __init__(self, broker: Any, audience: Audience) -> None:
+    def __init__(
+        self,
+        broker: Any,
+        audience: Audience,
+        forget_tokens: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self.broker = broker
         self.audience = audience
+        # Told of every revocation, from this process or another (the token cache).
+        self.forget_tokens = forget_tokens
         self.by_user: dict[str, set[Connection]] = {}
 
     def add(self, connection: Connection) -> None:
@@ -268,6 +275,10 @@ class Hub:
             metrics.WS_OPEN.dec()
             if not connections:
                 del self.by_user[connection.caller.id]
+
+    def listening(self, user_ids: set[str]) -> bool:
+        """Whether a socket here follows any of these users (safe from any thread)."""
+        return any(user_id in self.by_user for user_id in user_ids)
 
     def deliver(self, batch: list[Event], published_at: float) -> None:
         by_user: dict[str, list[Event]] = {}
@@ -290,6 +301,8 @@ class Hub:
     def revoke(self, token_digests: list[str]) -> None:
         """Close (4401) every socket opened with one of these tokens: they were signed out."""
         revoked = set(token_digests)
+        if self.forget_tokens is not None:
+            self.forget_tokens(token_digests)
         for connections in self.by_user.values():
             for connection in connections:
                 if connection.token_digest in revoked:

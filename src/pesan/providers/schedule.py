@@ -182,7 +182,8 @@ def refusal(
 ) -> Refusal | None:
     """Why `start` cannot be booked for `duration`, or None: the one rule both availability and
     Book Now apply. `held` are the times the provider's other bookings hold."""
-    if start < now + timedelta(minutes=schedule.min_notice_minutes):
+    # A scheduled start is in the future (the contract), even with no notice asked.
+    if start <= now or start < now + timedelta(minutes=schedule.min_notice_minutes):
         return Refusal.too_soon
     if start >= now + timedelta(days=schedule.horizon_days):
         return Refusal.too_far

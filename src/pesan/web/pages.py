@@ -355,8 +355,11 @@ def signin(
     try:
         throttle.hit(Limit.login_address, address)
         throttle.hit(Limit.login_account, accounts.normalise_email(email))
-        with db.transaction() as session:
-            token, user = accounts.login(session, email=email, password=password)
+        # The password is checked with no transaction open, on the low-priority hashing
+        # threads (issue #13: a sign-in must not hold SQLite's write lock while hashing).
+        token, user = accounts.sign_in(
+            db, request.app.state.passwords.verify_blocking, email=email, password=password
+        )
     except Problem as problem:
         return with_headers(
             problem,
@@ -433,11 +436,13 @@ def _signup(request: Request, db: Any, settings: Settings, values: dict[str, str
         )
     try:
         request.app.state.throttle.hit(Limit.register, client_address(request))
+        # Hashed before any transaction, on the low-priority hashing threads.
+        password_hash = request.app.state.passwords.hash_blocking(body.password)
         with db.transaction() as session:
             token, user = accounts.register(
                 session,
                 email=str(body.email),
-                password=body.password,
+                password_hash=password_hash,
                 name=body.name,
                 role=Role(body.role),
             )
@@ -468,6 +473,7 @@ def signout(request: Request, db: Db, live: Live) -> Response:
     if token:
         with db.transaction() as session:
             accounts.logout(session, token)
+        request.app.state.tokens.forget(token)  # the API's token cache, at once
         if live is not None:
             live.publish_revocation([token_digest(token)])
     response = see_other("/")

@@ -1,0 +1,88 @@
+"""SQLite's group writer: jobs that wait together commit together, each in its own savepoint,
+so one that fails leaves no row and no event behind and the others are stored; nothing is
+answered before the commit."""
+
+import asyncio
+import threading
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pesan import migrate
+from pesan.accounts.service import create_user
+from pesan.db import Database
+from pesan.ids import new_id
+from pesan.live import events
+from pesan.live.models import UserEvent
+from pesan.probes import WriteProbe
+from pesan.roles import Role
+
+
+def test_a_failing_job_takes_nothing_of_the_others_with_it(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'group.sqlite3'}")
+    migrate.upgrade(db.engine)
+    with db.transaction() as session:
+        user = create_user(
+            session, email="a@example.com", password_hash="x", name="A", role=Role.customer
+        )
+    release = threading.Event()
+
+    def blocker(session: Session) -> str:
+        release.wait(10)  # holds the writer, so the next three queue up and share a batch
+        return "first"
+
+    def good(session: Session) -> str:
+        probe = new_id()
+        session.add(WriteProbe(id=probe))
+        events.record(session, [user.id], "probe.written", {"id": probe})
+        return probe
+
+    def bad(session: Session) -> str:
+        session.add(WriteProbe(id=new_id()))
+        session.flush()
+        events.record(session, [user.id], "probe.written", {"id": "never"})
+        raise ValueError("refused")
+
+    async def run() -> list[object]:
+        first = asyncio.ensure_future(db.write(blocker))
+        await asyncio.sleep(0.2)
+        rest = [asyncio.ensure_future(db.write(job)) for job in (good, bad, good)]
+        await asyncio.sleep(0.2)
+        assert not any(f.done() for f in rest)
+        release.set()
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+    try:
+        answers = asyncio.run(run())
+    finally:
+        db.dispose()
+    assert answers[0] == "first"
+    assert isinstance(answers[2], ValueError)
+    with db.reader() as session:
+        probes = set(session.scalars(select(WriteProbe.id)))
+        written = session.scalars(select(UserEvent.seq).order_by(UserEvent.seq)).all()
+        payloads = [e.payload["id"] for e in session.scalars(select(UserEvent))]
+        total = session.scalar(select(func.count()).select_from(WriteProbe))
+    assert probes == {answers[1], answers[3]} and total == 2
+    assert list(written) == [1, 2]
+    assert "never" not in payloads
+
+
+def test_a_job_whose_writes_are_refused_gets_the_error(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'group.sqlite3'}")
+    migrate.upgrade(db.engine)
+
+    def same_row(session: Session) -> None:
+        session.add(WriteProbe(id="01JAAAAAAAAAAAAAAAAAAAAAAA"))
+
+    async def run() -> list[object]:
+        return await asyncio.gather(db.write(same_row), return_exceptions=True)
+
+    try:
+        first = asyncio.run(run())
+        second = asyncio.run(run())  # the same primary key again: the insert itself fails
+    finally:
+        db.dispose()
+    assert first == [None]
+    assert isinstance(second[0], Exception)

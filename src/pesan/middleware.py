@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import compile_path
@@ -65,7 +66,10 @@ class RequestMiddleware:
     def _route(self, scope: Scope) -> str:
         """The route template (`/api/v1/bookings/{booking_id}`) for metric labels."""
         if self._templates is None:
-            paths = scope["app"].openapi().get("paths", {})
+            # Every route's full template, API and web pages alike, in routing order.
+            paths = dict.fromkeys(
+                c.path for c in iter_route_contexts(scope["app"].routes) if c.path
+            )
             self._templates = [(compile_path(path)[0], path) for path in paths]
         for pattern, template in self._templates:
             if pattern.match(scope["path"]):

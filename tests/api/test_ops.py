@@ -190,3 +190,14 @@ def test_app_refuses_to_start_on_a_dropped_table(upgraded_url: str, tmp_path: Pa
 def test_app_starts_on_a_schema_at_head(upgraded_url: str, tmp_path: Path) -> None:
     with own_app(upgraded_url, tmp_path, check_schema=True) as app, TestClient(app) as client:
         assert client.get("/readyz").status_code == 200
+
+
+def test_web_pages_are_counted_by_their_route_template_too(client: TestClient) -> None:
+    before = metric(
+        client, "pesan_http_requests_total", route="/providers/{provider_id}", status="404"
+    )
+    client.get("/providers/01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    after = metric(
+        client, "pesan_http_requests_total", route="/providers/{provider_id}", status="404"
+    )
+    assert after == before + 1

@@ -440,19 +440,24 @@ def transition(
 # ---- the effects the rules declare -----------------------------------------------------------
 
 
-def _tell(change: Change) -> None:
-    booking = change.booking
-    text = rules.system_message(
+def _said(change: Change) -> str:
+    """The move, in the words of the chat (and of the admin inbox)."""
+    return rules.system_message(
         change.action,
-        facts_of(booking),
+        facts_of(change.booking),
         change.outcome,
-        booking.timezone,
+        change.booking.timezone,
         change.policy,
         actor=change.actor,
         now=change.now,
         reason=change.reason,
     )
-    post_system_message(change.session, booking, text, to_actor=change.actor, now=change.now)
+
+
+def _tell(change: Change) -> None:
+    post_system_message(
+        change.session, change.booking, _said(change), to_actor=change.actor, now=change.now
+    )
 
 
 def post_system_message(
@@ -481,16 +486,7 @@ def _notify_admin(change: Change) -> None:
         kind=f"booking.{booking.status}",
         title=f"Booking {booking.status.replace('_', ' ')}: "
         f"{booking.customer_name} → {booking.provider_name}",
-        body=rules.system_message(
-            change.action,
-            facts_of(booking),
-            change.outcome,
-            booking.timezone,
-            change.policy,
-            actor=change.actor,
-            now=change.now,
-            reason=change.reason,
-        ),
+        body=_said(change),
         booking_id=booking.id,
         conversation_id=booking.conversation_id,
     )

@@ -250,7 +250,8 @@ def demo(
         created = demo_data.load(db)
     finally:
         db.dispose()
-    typer.echo(demo_data.sign_in_text(created))
+    settings = get_settings()
+    typer.echo(demo_data.sign_in_text(created, f"http://{settings.host}:{settings.port}"))
 
 
 def _run_job(name: str) -> None:

@@ -166,7 +166,7 @@ def _schedule(hours: dict[str, list[tuple[str, str]]]) -> ScheduleIn:
     return ScheduleIn.model_validate({"weeklyHours": weekly})
 
 
-def sign_in_text(created: bool) -> str:
+def sign_in_text(created: bool, base_url: str = "http://127.0.0.1:8000") -> str:
     state = "Demo data loaded." if created else "Demo data was already there; nothing changed."
     people = "\n".join(
         f"  {role.value:<9} {email:<24} {name}"
@@ -178,7 +178,7 @@ def sign_in_text(created: bool) -> str:
     )
     return (
         f"{state}\nEvery demo account's password is '{DEMO_PASSWORD}':\n{people}\n"
-        "Sign in: curl -s -X POST http://127.0.0.1:8000/api/v1/auth/login "
+        f"Sign in: curl -s -X POST {base_url}/api/v1/auth/login "
         "-H 'Content-Type: application/json' "
         f'-d \'{{"email": "emma@example.com", "password": "{DEMO_PASSWORD}"}}\''
     )

@@ -75,6 +75,12 @@ def test_demo_loads_a_marketplace_and_prints_how_to_sign_in(
             assert me.json()["role"] == role
 
 
+def test_demo_prints_where_this_server_listens(env: dict[str, str], tmp_path: Path) -> None:
+    result = run_pesan("demo", env={**env, "PESAN_PORT": "8123"}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "curl -s -X POST http://127.0.0.1:8123/api/v1/auth/login" in result.stdout
+
+
 def test_demo_twice_changes_nothing_and_says_so(
     env: dict[str, str], data_dir: Path, tmp_path: Path
 ) -> None:

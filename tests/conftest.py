@@ -88,6 +88,24 @@ def database_url_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
         pg.drop()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked `backend_only("postgresql")` runs for that backend only: its other
+    parametrisations are deselected (not skipped: there is nothing there to run)."""
+    kept, dropped = [], []
+    for item in items:
+        marker = item.get_closest_marker("backend_only")
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        backend = params.get("backend") or params.get("database_url")
+        if marker is not None and backend is not None and backend != marker.args[0]:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

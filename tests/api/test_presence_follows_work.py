@@ -150,19 +150,17 @@ def test_a_now_request_needs_the_provider_free_of_held_bookings(
     assert body["freeStartTimes"]
 
 
+@pytest.mark.backend_only("sqlite")
 def test_accepting_declines_the_providers_other_requests_for_that_time(
     api: Api,
     app: FastAPI,
     client: TestClient,
-    backend: str,
     customer: Account,
     therapist: Account,
 ) -> None:
     """Book Now never lets two held requests overlap; this is the safety net for any that do
     (rows written before the rules, or by hand). PostgreSQL refuses to hold such rows at all,
     so the net is exercised where a second row can be written: SQLite."""
-    if backend != "sqlite":
-        pytest.skip("PostgreSQL's exclusion constraint refuses the overlapping row itself")
     first = api.book(customer, therapist, mode="scheduled", startAt=api.slot(therapist))
     other = api.book(
         api.register("villa"), therapist, mode="scheduled", startAt=api.slot(therapist, days=3)

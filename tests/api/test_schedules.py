@@ -251,14 +251,13 @@ def test_customers_racing_for_different_times_all_get_theirs(
     assert [r.status_code for r in answers] == [201] * 10, [r.text for r in answers]
 
 
+@pytest.mark.backend_only("postgresql")
 def test_postgresql_itself_refuses_overlapping_held_bookings(
-    api: Api, app: FastAPI, client: TestClient, backend: str, therapist: Account
+    api: Api, app: FastAPI, client: TestClient, therapist: Account
 ) -> None:
     """Even a writer that skips Book Now's checks cannot make a provider hold two bookings at
     once there: the exclusion constraint refuses the second row (SQLite has no such
     constraint; its writers are serialised and Book Now checks inside the write)."""
-    if backend != "postgresql":
-        pytest.skip("an exclusion constraint is PostgreSQL's")
     customer = api.register("customer")
     booked = book(client, customer, therapist, api.slot(therapist, days=2)).json()["booking"]
     with pytest.raises(IntegrityError) as refused, app.state.db.engine.begin() as conn:

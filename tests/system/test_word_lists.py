@@ -129,11 +129,10 @@ def test_a_word_list_that_differs_is_found_and_put_back(database_url: str, tmp_p
     assert run_pesan("db", "check", env=env, cwd=tmp_path).returncode == 0
 
 
+@pytest.mark.backend_only("postgresql")
 def test_a_dropped_exclusion_constraint_is_found_and_put_back(
     database_url: str, tmp_path: Path
 ) -> None:
-    if not database_url.startswith("postgres"):
-        pytest.skip("exclusion constraints are PostgreSQL's")
     env = pesan_env(database_url=database_url)
     assert run_pesan("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
     engine = make_engine(normalise_database_url(database_url))

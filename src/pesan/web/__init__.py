@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Scope, Send
 
 from pesan.config import Settings
+from pesan.routing import include_flat
 from pesan.web import admin, chats, dashboard, pages
 from pesan.web.render import STATIC_DIR
 from pesan.web.routing import error_page
@@ -36,7 +37,7 @@ def install(app: FastAPI, settings: Settings, api_prefix: str) -> None:
     _install_docs(app, api_prefix)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (pages, chats, dashboard, admin):
-        app.include_router(module.router)
+        include_flat(app.router, module.router)
     _install_error_pages(app)
     app.add_middleware(CsrfMiddleware, secret=signing_secret(settings), on_failure=_csrf_failed)
 

@@ -200,19 +200,15 @@ def send_message(
     """The hottest write: a handful of Core statements, no ORM objects.
 
     Reads the conversation and its parties in one statement, claims the clientMessageId with
-    the insert itself (ON CONFLICT DO NOTHING on the unique key, so a concurrent retry from
-    another process waits on the key and then answers the first message), and builds every
-    event from what it already holds.
+    the insert itself (ON CONFLICT DO NOTHING on the unique key: a retry, or a concurrent one
+    from another process that waits on the key, then answers the first message), and builds
+    every event from what it already holds.
     """
     connection = session.connection()  # asked for once: each ask costs a little
     conversation = views.conversation_parties(connection, conversation_id)
     if conversation is None:
         raise NotFound("No such conversation.")
     ensure_party(caller, conversation.party_ids, "conversation")
-    if body.client_message_id:
-        earlier = _sent_before(connection, caller.id, body.client_message_id)
-        if earlier is not None:
-            return Posted(views.message_out(_same_conversation(earlier, conversation_id)), False)
     if body.message_type == MessageType.notification and caller.role is not Role.admin:
         raise ValidationFailed("messageType", "only admins send notifications")
     sender = conversation.party(caller.id)
@@ -246,7 +242,8 @@ def send_message(
         "created_at": now,
     }
     if not _insert_message(connection, row):
-        # The same clientMessageId raced in from another request: answer with that one.
+        # A retry, or the same clientMessageId raced in from another request: answer with the
+        # stored message. (Claiming first saves a lookup on every new message.)
         earlier = _sent_before(connection, caller.id, body.client_message_id)
         if earlier is None:
             raise Conflict("This message could not be stored; send it again.")

@@ -326,6 +326,10 @@ class Database:
         self.engine.dispose()
 
 
+# What a transaction's session buffers until it commits: the outbox's events
+# (pesan.live.events) and the after-commit hooks.
+_BUFFERS = ("pending_events", "after_commit")
+
 _Job = tuple[Callable[[Session], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 
 
@@ -377,13 +381,15 @@ class GroupWriter:
         try:
             with self.db.transaction() as session:
                 for work, _, _ in batch:
-                    pending = session.info.setdefault("pending_events", [])
-                    mark = len(pending)
+                    # What a failed job buffered (events, and the hooks to publish those it
+                    # wrote before its savepoint was undone) goes with it.
+                    marks = {key: len(session.info.setdefault(key, [])) for key in _BUFFERS}
                     try:
                         with session.begin_nested():  # its writes are flushed on leaving
                             value = work(session)
                     except Exception as exc:
-                        del session.info.setdefault("pending_events", [])[mark:]
+                        for key, mark in marks.items():
+                            del session.info.setdefault(key, [])[mark:]
                         outcomes.append((None, exc))
                     else:
                         outcomes.append((value, None))

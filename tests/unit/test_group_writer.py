@@ -86,3 +86,47 @@ def test_a_job_whose_writes_are_refused_gets_the_error(tmp_path: Path) -> None:
         db.dispose()
     assert first == [None]
     assert isinstance(second[0], Exception)
+
+
+def test_a_job_refused_as_its_savepoint_ends_publishes_nothing(tmp_path: Path) -> None:
+    """Its events are written (and their publication queued) before its last rows are
+    flushed; when that flush fails, neither the rows nor the publication may outlive it."""
+    db = Database(f"sqlite:///{tmp_path / 'group.sqlite3'}")
+    migrate.upgrade(db.engine)
+    taken = "01JAAAAAAAAAAAAAAAAAAAAAAA"
+    with db.transaction() as session:
+        user = create_user(
+            session, email="a@example.com", password_hash="x", name="A", role=Role.customer
+        )
+        session.add(WriteProbe(id=taken))
+    published: list[events.Event] = []
+    db.publisher = published.extend
+    release = threading.Event()
+
+    def blocker(session: Session) -> None:
+        release.wait(10)
+
+    def refused_late(session: Session) -> None:
+        events.record(session, [user.id], "probe.written", {"id": "never"})
+        session.add(WriteProbe(id=taken))  # flushed only as the savepoint ends: refused
+
+    def good(session: Session) -> None:
+        events.record(session, [user.id], "probe.written", {"id": "kept"})
+
+    async def run() -> list[object]:
+        first = asyncio.ensure_future(db.write(blocker))
+        await asyncio.sleep(0.2)
+        rest = [asyncio.ensure_future(db.write(job)) for job in (refused_late, good)]
+        await asyncio.sleep(0.2)
+        release.set()
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+    try:
+        answers = asyncio.run(run())
+    finally:
+        db.dispose()
+    assert isinstance(answers[1], Exception) and answers[2] is None
+    with db.reader() as session:
+        stored = [(e.seq, e.payload["id"]) for e in session.scalars(select(UserEvent))]
+    assert stored == [(1, "kept")]
+    assert [(e.seq, e.data["id"]) for e in published] == [(1, "kept")]

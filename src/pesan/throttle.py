@@ -19,6 +19,7 @@ from typing import Any
 from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from starlette.concurrency import run_in_threadpool
 
 from pesan import metrics
 from pesan.config import Settings
@@ -92,6 +93,14 @@ class Throttle:
         wait = self.retry_after(name, key)
         if wait is not None:
             raise RateLimited(f"Too many {DOING[name]}; try again in {wait} s.", retry_after=wait)
+
+    async def check(self, name: Limit, key: str) -> None:
+        """`hit`, from the event loop: counting in Redis is a round trip, made on a worker
+        thread; counting in memory is not, and is made here."""
+        if self._uri.startswith("redis"):
+            await run_in_threadpool(self.hit, name, key)
+        else:
+            self.hit(name, key)
 
     def close(self) -> None:
         storage = self._storage

@@ -46,7 +46,7 @@ IdempotencyKeyHeader = Annotated[
 
 
 @router.post("", status_code=201, response_model=BookNowOut, responses=problem_responses(429))
-def book_now(
+async def book_now(
     body: BookNowIn,
     caller: CurrentUser,
     db: Db,
@@ -60,10 +60,12 @@ def book_now(
     made in one transaction. A retry with the same Idempotency-Key and body answers the first
     booking again, with the header `Idempotent-Replayed: true`. A time the provider cannot take
     is 409 `slot_unavailable` with the nearest `freeStartTimes`."""
-    throttle.hit(Limit.book, caller.id)
+    await throttle.check(Limit.book, caller.id)
     try:
-        with db.transaction() as session:
-            result = service.book_now(session, caller, body, idempotency_key, now, policy)
+        # On SQLite it joins the group commit, like a chat send (pesan.db.Database.write).
+        result = await db.write(
+            lambda session: service.book_now(session, caller, body, idempotency_key, now, policy)
+        )
     except Problem as problem:
         metrics.BOOKINGS_CREATED.labels(outcome=problem.code).inc()
         raise

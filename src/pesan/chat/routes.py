@@ -1,7 +1,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from starlette.concurrency import run_in_threadpool
 
 from pesan import metrics
 from pesan.chat import service, views
@@ -14,7 +13,7 @@ from pesan.chat.schemas import (
     ReadOut,
     SendMessageIn,
 )
-from pesan.deps import AppSettings, CurrentUser, Db, Throttler
+from pesan.deps import CurrentUser, Db, Throttler
 from pesan.schemas import Limit as PageLimit
 from pesan.schemas import Page, json_response, problem_responses
 from pesan.throttle import Limit
@@ -84,12 +83,8 @@ async def send_message(
     caller: CurrentUser,
     db: Db,
     throttle: Throttler,
-    settings: AppSettings,
 ) -> Response:
-    if settings.redis_url:  # a round trip to Redis: not on the event loop
-        await run_in_threadpool(throttle.hit, Limit.send, caller.id)
-    else:
-        throttle.hit(Limit.send, caller.id)
+    await throttle.check(Limit.send, caller.id)
     posted = await db.write(
         lambda session: service.send_message(session, caller, conversation_id, body)
     )

@@ -1,14 +1,17 @@
 """The admin notification inbox."""
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from pesan.admin.models import AdminMessage
 from pesan.admin.schemas import AdminMessageOut
 from pesan.auth import Caller, ensure_role
+from pesan.db import table_of
 from pesan.ids import new_id
 from pesan.paging import id_cursor, take_page
 from pesan.roles import Role
+
+_INSERT = insert(table_of(AdminMessage))
 
 
 def notify(
@@ -19,18 +22,19 @@ def notify(
     body: str,
     booking_id: str | None = None,
     conversation_id: str | None = None,
-) -> AdminMessage:
-    message = AdminMessage(
-        id=new_id(),
-        kind=kind,
-        title=title,
-        body=body,
-        booking_id=booking_id,
-        conversation_id=conversation_id,
+) -> None:
+    """One note in the inbox; a Core insert, since Book Now writes one every time."""
+    session.connection().execute(
+        _INSERT,
+        {
+            "id": new_id(),
+            "kind": kind,
+            "title": title,
+            "body": body,
+            "booking_id": booking_id,
+            "conversation_id": conversation_id,
+        },
     )
-    session.add(message)
-    session.flush()
-    return message
 
 
 def list_messages(

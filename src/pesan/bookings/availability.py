@@ -4,12 +4,13 @@ that is offered is a time that Book Now takes, and the other way round."""
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from pesan.bookings.enums import ACTIVE, BookingMode
 from pesan.bookings.models import Booking
 from pesan.bookings.schemas import AvailabilityOut, SlotOut
+from pesan.db import table_of
 from pesan.errors import ValidationFailed
 from pesan.providers import schedule as hours
 from pesan.providers import service as providers
@@ -21,29 +22,29 @@ MAX_WINDOW = timedelta(days=31)
 FREE_TIMES_OFFERED = 5
 
 
+_bookings = table_of(Booking)
+# Built once: Book Now asks it every time.
+_HELD = select(_bookings.c.blocked_from, _bookings.c.blocked_until).where(
+    _bookings.c.provider_id == bindparam("pid"),
+    _bookings.c.status.in_(sorted(ACTIVE)),
+    _bookings.c.blocked_until > bindparam("start"),
+    _bookings.c.blocked_from < bindparam("end"),
+)
+_HELD_BUT = _HELD.where(_bookings.c.id != bindparam("except_id"))
+
+
 def held(
     session: Session,
-    provider_ids: list[str],
+    provider_id: str,
     start: datetime,
     end: datetime,
     *,
     except_booking: str | None = None,
-) -> dict[str, list[hours.Interval]]:
-    """The time each provider's held bookings take that touches [start, end)."""
-    out: dict[str, list[hours.Interval]] = {pid: [] for pid in provider_ids}
-    if not provider_ids:
-        return out
-    query = select(Booking.provider_id, Booking.blocked_from, Booking.blocked_until).where(
-        Booking.provider_id.in_(provider_ids),
-        Booking.status.in_(list(ACTIVE)),
-        Booking.blocked_until > start,
-        Booking.blocked_from < end,
-    )
-    if except_booking is not None:
-        query = query.where(Booking.id != except_booking)
-    for provider_id, blocked_from, blocked_until in session.execute(query):
-        out[provider_id].append((blocked_from, blocked_until))
-    return out
+) -> list[hours.Interval]:
+    """The time the provider's held bookings take that touches [start, end)."""
+    params = {"pid": provider_id, "start": start, "end": end, "except_id": except_booking}
+    statement = _HELD if except_booking is None else _HELD_BUT
+    return [(a, b) for a, b in session.connection().execute(statement, params)]
 
 
 def _held_around(
@@ -57,11 +58,11 @@ def _held_around(
     margin = timedelta(minutes=schedule.buffer_before_minutes + schedule.buffer_after_minutes)
     return held(
         session,
-        [profile.user_id],
+        profile.user_id,
         start - margin - timedelta(days=1),
         end + margin + timedelta(days=1),
         except_booking=except_booking,
-    )[profile.user_id]
+    )
 
 
 def refusal(

@@ -3,13 +3,13 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pesan.accounts.models import User
 from pesan.auth import hash_password, issue_token, revoke_token
-from pesan.db import Database
+from pesan.db import Database, table_of
 from pesan.errors import Conflict, NotFound, Unauthorized
 from pesan.ids import new_id
 from pesan.live.events import create_counter
@@ -116,3 +116,16 @@ def get_user(session: Session, user_id: str) -> User:
     if user is None:
         raise NotFound("No such user.")
     return user
+
+
+_users = table_of(User)
+_NAMES_AND_ROLES = select(_users.c.id, _users.c.name, _users.c.role).where(
+    _users.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
+def names_and_roles(connection: Connection, user_ids: list[str]) -> dict[str, Row[str, str, str]]:
+    """Each user's id, name and role (what a message says of its sender and recipient), in
+    one prebuilt statement; users not found are left out."""
+    rows = connection.execute(_NAMES_AND_ROLES, {"ids": user_ids})
+    return {row.id: row for row in rows}

@@ -8,7 +8,6 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pesan.accounts import service as accounts
 from pesan.auth import Caller, ensure_party
 from pesan.bookings import availability, rules
 from pesan.bookings.enums import Actor, BookingMode, BookingStatus, ProposalStatus
@@ -98,11 +97,13 @@ def propose(
     session.add(proposal)
     session.flush()
     other = booking.customer_id if actor is Actor.provider else booking.provider_id
+    conversation = chat_views.conversation_parties(session.connection(), booking.conversation_id)
+    assert conversation is not None, "a booking has its conversation"
     message = chat.post_message(
         session,
-        chat_views.get_conversation_row(session, booking.conversation_id),
-        sender=accounts.get_user(session, caller.id),
-        recipient=accounts.get_user(session, other),
+        conversation,
+        sender=conversation.party(caller.id),
+        recipient=conversation.party(other),
         content=(
             f"Proposed new time: {day_and_clock_in(start_at, booking.timezone)} "
             f"(instead of {day_and_clock_in(booking.start_at, booking.timezone)})."

@@ -9,7 +9,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, exists, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, case, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,7 @@ from pesan.chat.schemas import (
     SendMessageIn,
 )
 from pesan.chat.views import ConversationParties, Party
-from pesan.db import insert_or_existing, table_of
+from pesan.db import table_of
 from pesan.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from pesan.ids import is_valid, new_id
 from pesan.live import events
@@ -46,27 +46,38 @@ def _pair_key(a: str, b: str) -> str:
     return ":".join(sorted((a, b)))
 
 
-def conversation_between(session: Session, a: User, b: User) -> Conversation:
-    """The one conversation of this pair, made if new (safe against a concurrent maker)."""
+_conversations = table_of(Conversation)
+_CONVERSATION_OF_PAIR = select(_conversations).where(_conversations.c.pair_key == bindparam("key"))
+# Made unless a concurrent maker's row holds the pair's key (then nothing, and no row back).
+_INSERT_CONVERSATION = {
+    name: dialect.insert(_conversations)
+    .on_conflict_do_nothing(index_elements=["pair_key"])
+    .returning(*_conversations.c)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_INSERT_PARTICIPANT = insert(table_of(Participant))
+
+
+def conversation_between(session: Session, a: User | Party, b: User | Party) -> Row[Any]:
+    """The one conversation of this pair, made if new (safe against a concurrent maker).
+
+    Read and written with Core, so no ORM object of it is left in the session for Core
+    writes (a message's) to make stale: Book Now shares the group writer's session.
+    """
+    connection = session.connection()
     key = _pair_key(a.id, b.id)
-
-    def existing() -> Conversation | None:
-        return session.scalar(select(Conversation).where(Conversation.pair_key == key))
-
-    found = existing()
+    found = connection.execute(_CONVERSATION_OF_PAIR, {"key": key}).first()
     if found is not None:
         return found
     now = utcnow()
-    conversation = Conversation(id=new_id(), pair_key=key, created_at=now, updated_at=now)
-    made = insert_or_existing(session, conversation, existing)
-    if made is conversation:
-        session.add_all(
-            [
-                Participant(conversation_id=conversation.id, user_id=a.id),
-                Participant(conversation_id=conversation.id, user_id=b.id),
-            ]
-        )
-        session.flush()
+    row = {"id": new_id(), "pair_key": key, "created_at": now, "updated_at": now}
+    made = connection.execute(_INSERT_CONVERSATION[connection.dialect.name], row).first()
+    if made is None:  # a concurrent maker won (it waited on the key): theirs it is
+        return connection.execute(_CONVERSATION_OF_PAIR, {"key": key}).one()
+    connection.execute(
+        _INSERT_PARTICIPANT,
+        [{"conversation_id": made.id, "user_id": user_id} for user_id in (a.id, b.id)],
+    )
     return made
 
 
@@ -86,53 +97,48 @@ def open_conversation(session: Session, caller: Caller, participant_id: str) -> 
 
 def post_message(
     session: Session,
-    conversation: Conversation,
+    conversation: ConversationParties,
     *,
-    sender: User | None,
-    recipient: User,
+    sender: Party | None,
+    recipient: Party,
     content: str,
     message_type: MessageType,
     booking_id: str | None = None,
     original_language: str = "id",
-    client_message_id: str | None = None,
-    room_id: str | None = None,
-    session_id: str | None = None,
-    expires_at: datetime | None = None,
     data: dict[str, Any] | None = None,
     now: datetime | None = None,
-) -> Message:
-    """Store one message and its events. `sender=None` is the system (booking updates)."""
+) -> MessageOut:
+    """Store one message the server posts and its events. `sender=None` is the system
+    (booking updates). Core statements, as for a send: its parties are already known."""
     now = now or utcnow()
-    message = Message(
-        id=new_id(),
-        conversation_id=conversation.id,
-        sender_id=sender.id if sender else None,
-        sender_name=sender.name if sender else "pesan",
-        sender_type=sender.role if sender else SYSTEM_SENDER,
-        recipient_id=recipient.id,
-        recipient_name=recipient.name,
-        recipient_type=recipient.role,
-        content=content,
-        data=data,
-        message_type=message_type,
-        original_language=original_language,
-        is_system_message=sender is None,
-        room_id=room_id,
-        booking_id=booking_id,
-        read=False,
-        expires_at=expires_at,
-        session_id=session_id,
-        client_message_id=client_message_id,
-        created_at=now,
-    )
-    session.add(message)
-    conversation.last_message_id = message.id
-    conversation.updated_at = now
-    session.flush()
+    row = {
+        "id": new_id(),
+        "conversation_id": conversation.id,
+        "sender_id": sender.id if sender else None,
+        "sender_name": sender.name if sender else "pesan",
+        "sender_type": sender.role if sender else SYSTEM_SENDER,
+        "recipient_id": recipient.id,
+        "recipient_name": recipient.name,
+        "recipient_type": recipient.role,
+        "content": content,
+        "data": data,
+        "message_type": message_type,
+        "original_language": original_language,
+        "is_system_message": sender is None,
+        "room_id": None,
+        "booking_id": booking_id,
+        "read": False,
+        "read_at": None,
+        "expires_at": None,
+        "session_id": None,
+        "client_message_id": None,
+        "created_at": now,
+    }
     connection = session.connection()
-    found = views.conversation_parties(connection, conversation.id)
-    assert found is not None, "a conversation has its parties"
-    _record_sent(session, connection, found, views.message_out(message), now)
+    connection.execute(_INSERT, row)
+    connection.execute(_TOUCH_CONVERSATION, {"cid": conversation.id, "mid": row["id"], "now": now})
+    message = views.message_out(SimpleNamespace(**row))
+    _record_sent(session, connection, conversation, message, now)
     return message
 
 

@@ -1,9 +1,10 @@
 """What the chat shows: conversations with their unread counts, message history, and the
 mappers from rows to JSON shapes. Reads only; changes live in service.py."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from pesan.db import table_of
 from pesan.errors import Forbidden, NotFound, ValidationFailed
 from pesan.ids import is_valid
 from pesan.paging import take_page
+from pesan.roles import Role
 from pesan.schemas import decode_cursor, encode_cursor, parse_timestamp
 from pesan.timeutil import rfc3339
 
@@ -92,6 +94,56 @@ _CONVERSATION_PARTIES = (
 )
 
 
+_CONVERSATION = select(_conversations).where(_conversations.c.id == bindparam("cid"))
+_UNREAD = select(_participants.c.unread_count).where(
+    _participants.c.conversation_id == bindparam("cid"),
+    _participants.c.user_id == bindparam("uid"),
+)
+
+
+class ConversationRow(Protocol):
+    """What a conversation's JSON is made from: its ORM object, or its row read with Core."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def last_message_id(self) -> str | None: ...
+
+
+def conversation_row(connection: Connection, conversation_id: str) -> ConversationRow:
+    """The conversation's row, read with Core: no ORM object that a Core write could leave
+    stale in the session (the group writer's session outlives each job)."""
+    row = connection.execute(_CONVERSATION, {"cid": conversation_id}).first()
+    if row is None:
+        raise NotFound("No such conversation.")
+    return row
+
+
+def unread_count(connection: Connection, conversation_id: str, user_id: str) -> int:
+    count = connection.execute(_UNREAD, {"cid": conversation_id, "uid": user_id}).scalar()
+    return int(count or 0)
+
+
+def conversation_out(
+    conversation: ConversationParties, last_message: MessageOut, unread: int
+) -> ConversationOut:
+    """The JSON of a conversation whose parties and newest message the caller already holds."""
+    return ConversationOut(
+        id=conversation.id,
+        participants=[
+            ParticipantOut(id=p.id, name=p.name, role=Role(p.role)) for p in conversation.parties
+        ],
+        last_message=last_message,
+        unread_count=unread,
+        created_at=conversation.created_at,
+        updated_at=last_message.created_at,
+    )
+
+
 def conversation_parties(
     connection: Connection, conversation_id: str
 ) -> ConversationParties | None:
@@ -114,13 +166,6 @@ def visible_conversation(session: Session, caller: Caller, conversation_id: str)
     return conversation
 
 
-def get_conversation_row(session: Session, conversation_id: str) -> Conversation:
-    conversation = session.get(Conversation, conversation_id)
-    if conversation is None:
-        raise NotFound("No such conversation.")
-    return conversation
-
-
 def unread_counts(session: Session, user_id: str, conversation_ids: list[str]) -> dict[str, int]:
     """The user's unread messages per conversation: the counters on their participant rows."""
     if not conversation_ids:
@@ -136,7 +181,7 @@ def unread_counts(session: Session, user_id: str, conversation_ids: list[str]) -
 
 
 def conversations_out(
-    session: Session, viewer_id: str, conversations: list[Conversation]
+    session: Session, viewer_id: str, conversations: Sequence[ConversationRow]
 ) -> list[ConversationOut]:
     ids = [c.id for c in conversations]
     if not ids:
@@ -170,7 +215,7 @@ def conversations_out(
 
 
 def conversation_for(
-    session: Session, viewer_id: str, conversation: Conversation
+    session: Session, viewer_id: str, conversation: ConversationRow
 ) -> ConversationOut:
     return conversations_out(session, viewer_id, [conversation])[0]
 

@@ -20,7 +20,7 @@ from pesan.deps import AppSettings, CurrentUser, Db, Now, Throttler
 from pesan.errors import Problem
 from pesan.providers.schemas import ProviderOut
 from pesan.schemas import Limit as PageLimit
-from pesan.schemas import Page, Timestamp, problem_responses
+from pesan.schemas import Page, Timestamp, json_response, problem_responses
 from pesan.throttle import Limit
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])
@@ -28,7 +28,9 @@ router = APIRouter(prefix="/bookings", tags=["bookings"])
 provider_router = APIRouter(prefix="/providers", tags=["providers"])
 
 
-def get_policy(settings: AppSettings) -> Policy:
+async def get_policy(settings: AppSettings) -> Policy:
+    """`async`, though it never awaits: FastAPI runs a plain `def` dependency in the thread
+    pool, a trip that costs more than the work."""
     return Policy.from_settings(settings)
 
 
@@ -52,10 +54,9 @@ async def book_now(
     db: Db,
     now: Now,
     policy: BookingPolicy,
-    response: Response,
     throttle: Throttler,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> BookNowOut:
+) -> Response:
     """Book Now: the booking, its conversation, the booking message and the admin notification,
     made in one transaction. A retry with the same Idempotency-Key and body answers the first
     booking again, with the header `Idempotent-Replayed: true`. A time the provider cannot take
@@ -72,10 +73,12 @@ async def book_now(
     except Exception:
         metrics.BOOKINGS_CREATED.labels(outcome="error").inc()
         raise
+    metrics.BOOKINGS_CREATED.labels(outcome="replayed" if result.replayed else "created").inc()
+    # Already a BookNowOut: answered as is, without FastAPI validating it a second time.
+    response = json_response(result.answer, 201)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    metrics.BOOKINGS_CREATED.labels(outcome="replayed" if result.replayed else "created").inc()
-    return result.answer
+    return response
 
 
 @router.get("", response_model=Page[BookingOut])

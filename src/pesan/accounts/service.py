@@ -120,12 +120,12 @@ def get_user(session: Session, user_id: str) -> User:
 
 _users = table_of(User)
 _NAMES_AND_ROLES = select(_users.c.id, _users.c.name, _users.c.role).where(
-    _users.c.id.in_(bindparam("ids", expanding=True))
+    _users.c.id.in_([bindparam("a"), bindparam("b")])
 )
 
 
-def names_and_roles(connection: Connection, user_ids: list[str]) -> dict[str, Row[str, str, str]]:
-    """Each user's id, name and role (what a message says of its sender and recipient), in
-    one prebuilt statement; users not found are left out."""
-    rows = connection.execute(_NAMES_AND_ROLES, {"ids": user_ids})
+def names_and_roles(connection: Connection, a: str, b: str) -> dict[str, Row[str, str, str]]:
+    """The id, name and role of two users (what a message says of its sender and recipient),
+    in one prebuilt statement; a user not found is left out."""
+    rows = connection.execute(_NAMES_AND_ROLES, {"a": a, "b": b})
     return {row.id: row for row in rows}

@@ -4,7 +4,7 @@ that is offered is a time that Book Now takes, and the other way round."""
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
 from pesan.bookings.enums import ACTIVE, BookingMode
@@ -23,10 +23,11 @@ FREE_TIMES_OFFERED = 5
 
 
 _bookings = table_of(Booking)
-# Built once: Book Now asks it every time.
+# Built once: Book Now asks it every time. The held statuses are written into the SQL: a
+# list of values would be an "expanding" parameter, rewritten on every execution.
 _HELD = select(_bookings.c.blocked_from, _bookings.c.blocked_until).where(
     _bookings.c.provider_id == bindparam("pid"),
-    _bookings.c.status.in_(sorted(ACTIVE)),
+    _bookings.c.status.in_([literal_column(f"'{status}'") for status in sorted(ACTIVE)]),
     _bookings.c.blocked_until > bindparam("start"),
     _bookings.c.blocked_from < bindparam("end"),
 )

@@ -86,7 +86,7 @@ def book_now(
             return BookNowResult(replay, replayed=True)
 
     provider, service, start_at = _check_request(session, body, now)
-    people = accounts.names_and_roles(connection, [caller.id, provider.user_id])
+    people = accounts.names_and_roles(connection, caller.id, provider.user_id)
     booker, provider_user = (Party(**people[uid]._mapping) for uid in (caller.id, provider.user_id))
     end_at = start_at + timedelta(minutes=service.duration_minutes)
     blocked_from, blocked_until = availability.hold_of(provider, start_at, end_at)

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -73,8 +74,8 @@ def book_now(
     """Booking, conversation, booking message and admin notification: all of them or none.
 
     Written with prebuilt Core statements on one connection and answered from what it wrote:
-    about a dozen statements, no ORM unit of work (the profile and service are the only ORM
-    reads, shared by the jobs of a group commit).
+    about a dozen statements and no ORM unit of work. The booking, profile and service
+    objects it maps are never added to the session.
     """
     ensure_role(caller, BOOKERS, "book")
     connection = session.connection()
@@ -131,7 +132,9 @@ def book_now(
     if booking.mode == BookingMode.now:
         providers.hold_for_work(session, provider.user_id, booking.id, booking.end_at, now)
     parties = ConversationParties(
-        conversation.id, conversation.created_at, sorted((booker, provider_user), key=_by_id)
+        conversation.id,
+        conversation.created_at,
+        sorted((booker, provider_user), key=attrgetter("id")),
     )
     message = chat.post_message(
         session,
@@ -164,10 +167,6 @@ def book_now(
         policy=policy_out(booking, policy),
     )
     return BookNowResult(answer, replayed=False)
-
-
-def _by_id(party: Party) -> str:
-    return party.id
 
 
 def _request_hash(body: BookNowIn) -> str:

@@ -27,7 +27,7 @@ from pesan.chat.schemas import (
     SendMessageIn,
 )
 from pesan.chat.views import ConversationParties, Party
-from pesan.db import insert_or_existing, table_of
+from pesan.db import Prepared, connection_of, insert_or_existing, table_of
 from pesan.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from pesan.ids import is_valid, new_id
 from pesan.live import events
@@ -153,14 +153,16 @@ _SENT_BEFORE = select(_messages).where(
     _messages.c.sender_id == bindparam("sender"),
     _messages.c.client_message_id == bindparam("cmid"),
 )
-_INSERT = insert(_messages)
+_INSERT = Prepared(insert(_messages))
 _INSERT_CLAIMING = {
-    name: dialect.insert(_messages)
-    .on_conflict_do_nothing(index_elements=["sender_id", "client_message_id"])
-    .returning(_messages.c.id)
+    name: Prepared(
+        dialect.insert(_messages)
+        .on_conflict_do_nothing(index_elements=["sender_id", "client_message_id"])
+        .returning(_messages.c.id)
+    )
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-_TOUCH_CONVERSATION = (
+_TOUCH_CONVERSATION = Prepared(
     update(table_of(Conversation))
     .where(table_of(Conversation).c.id == bindparam("cid"))
     .values(last_message_id=bindparam("mid"), updated_at=bindparam("now"))
@@ -168,7 +170,7 @@ _TOUCH_CONVERSATION = (
 _participants = table_of(Participant)
 # A new message is unread for its recipient: +1 on their row, and both rows' counts back
 # for the `conversation.updated` events, in one statement.
-_COUNT_NEW_MESSAGE = (
+_COUNT_NEW_MESSAGE = Prepared(
     update(_participants)
     .where(_participants.c.conversation_id == bindparam("cid"))
     .values(
@@ -204,7 +206,7 @@ def send_message(
     from another process that waits on the key, then answers the first message), and builds
     every event from what it already holds.
     """
-    connection = session.connection()  # asked for once: each ask costs a little
+    connection = connection_of(session)
     conversation = views.conversation_parties(connection, conversation_id)
     if conversation is None:
         raise NotFound("No such conversation.")
@@ -248,7 +250,7 @@ def send_message(
         if earlier is None:
             raise Conflict("This message could not be stored; send it again.")
         return Posted(views.message_out(_same_conversation(earlier, conversation_id)), False)
-    connection.execute(_TOUCH_CONVERSATION, {"cid": conversation_id, "mid": row["id"], "now": now})
+    _TOUCH_CONVERSATION.run(connection, {"cid": conversation_id, "mid": row["id"], "now": now})
     message = views.message_out(SimpleNamespace(**row))
     _record_sent(session, connection, conversation, message, now)
     return Posted(message, created=True)
@@ -257,10 +259,9 @@ def send_message(
 def _insert_message(connection: Connection, row: dict[str, Any]) -> bool:
     """Insert; False if this sender already stored this clientMessageId (nothing written)."""
     if row["client_message_id"] is None:
-        connection.execute(_INSERT, row)
+        _INSERT.run(connection, row)
         return True
-    statement = _INSERT_CLAIMING[connection.dialect.name]
-    return connection.execute(statement, row).first() is not None
+    return bool(_INSERT_CLAIMING[connection.dialect.name].rows(connection, row))
 
 
 def _record_sent(
@@ -297,9 +298,7 @@ def _participant(party: Party) -> ParticipantOut:
 def _count_new_message(
     connection: Connection, conversation_id: str, recipient_id: str
 ) -> dict[str, int]:
-    rows = connection.execute(
-        _COUNT_NEW_MESSAGE, {"cid": conversation_id, "recipient": recipient_id}
-    )
+    rows = _COUNT_NEW_MESSAGE.rows(connection, {"cid": conversation_id, "recipient": recipient_id})
     return {uid: int(n) for uid, n in rows}
 
 

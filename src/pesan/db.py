@@ -24,6 +24,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     MetaData,
+    Select,
     Table,
     create_engine,
     event,
@@ -494,13 +495,30 @@ class Prepared:
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._plan: tuple[str, list[tuple[str, Callable[[Any], Any] | None, Any]]] | None = None
+        self._converters: list[Callable[[Any], Any] | None] | None = None
 
     def rows(self, connection: Connection, params: dict[str, Any]) -> list[Any]:
-        """The rows it answers (a SELECT, or RETURNING)."""
+        """The rows it answers (a SELECT, or RETURNING), a SELECT's values converted by its
+        columns' types (a date comes back a datetime, as from SQLAlchemy)."""
         if connection.dialect.name != "sqlite":
             return list(connection.execute(self.statement, params).all())
         sql, values = self._bind(connection.dialect, params)
-        return self._run(connection, sql, values, lambda c: c.execute(sql, values).fetchall())
+        rows = self._run(connection, sql, values, lambda c: c.execute(sql, values).fetchall())
+        convert = self._results(connection.dialect)
+        if not any(convert):
+            return rows
+        return [
+            tuple(v if f is None else f(v) for f, v in zip(convert, row, strict=True))
+            for row in rows
+        ]
+
+    def _results(self, dialect: Dialect) -> list[Callable[[Any], Any] | None]:
+        if self._converters is None:
+            columns = self.statement.selected_columns if isinstance(self.statement, Select) else ()
+            self._converters = [
+                c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+            ]
+        return self._converters
 
     def run(self, connection: Connection, params: dict[str, Any]) -> None:
         if connection.dialect.name != "sqlite":

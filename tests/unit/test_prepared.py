@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from pesan import migrate
@@ -94,5 +94,23 @@ def test_a_prepared_statement_answers_rows_and_raises_sqlalchemys_errors(tmp_pat
             assert returning.rows(session.connection(), row) == [(row["id"], "halo")]
         with pytest.raises(IntegrityError), db.transaction() as session:
             returning.rows(session.connection(), row)  # the same primary key
+    finally:
+        db.dispose()
+
+
+def test_a_prepared_select_answers_values_as_sqlalchemy_reads_them(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'p.sqlite3'}")
+    migrate.upgrade(db.engine)
+    row = _row(db)
+    by_id = select(_messages.c.read_at, _messages.c.data, _messages.c.read).where(
+        _messages.c.id == bindparam("mid")
+    )
+    try:
+        with db.transaction() as session:
+            session.connection().execute(insert(_messages), row)
+        with db.transaction() as session:
+            ours = Prepared(by_id).rows(session.connection(), {"mid": row["id"]})
+            theirs = session.connection().execute(by_id, {"mid": row["id"]}).all()
+        assert ours == [tuple(theirs[0])] == [(row["read_at"], row["data"], True)]
     finally:
         db.dispose()

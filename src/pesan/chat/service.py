@@ -276,19 +276,24 @@ def _record_sent(
     message_json = message.model_dump(mode="json", by_alias=True)
     events.record(session, parties, "message.created", message_json)
     counts = _count_new_message(connection, conversation.id, message.recipient_id)
-    people = [_participant(p) for p in conversation.parties]
+    # The parties see the same conversation but for their unread count: it is serialised
+    # once, from values already checked, with the message's JSON made above.
+    shared = ConversationOut.model_construct(
+        id=conversation.id,
+        participants=[_participant(p) for p in conversation.parties],
+        last_message=None,
+        unread_count=0,
+        created_at=conversation.created_at,
+        updated_at=now,
+    ).model_dump(mode="json", by_alias=True)
+    shared[_LAST_MESSAGE] = message_json
     for user_id in parties:
-        data = ConversationOut(
-            id=conversation.id,
-            participants=people,
-            last_message=message,
-            unread_count=counts.get(user_id, 0),
-            created_at=conversation.created_at,
-            updated_at=now,
-        )
-        events.record(
-            session, [user_id], "conversation.updated", data.model_dump(mode="json", by_alias=True)
-        )
+        data = {**shared, _UNREAD_COUNT: counts.get(user_id, 0)}
+        events.record(session, [user_id], "conversation.updated", data)
+
+
+_LAST_MESSAGE = ConversationOut.model_fields["last_message"].alias or "last_message"
+_UNREAD_COUNT = ConversationOut.model_fields["unread_count"].alias or "unread_count"
 
 
 def _participant(party: Party) -> ParticipantOut:

@@ -151,18 +151,21 @@ def measure_pesan(
     c1 = wrk(server.base, targets, connections=1, seconds=seconds, capture=CAPTURE)
     half_rate = max(1.0, c32.rate / 2)
     delay_ms = 32 * 1000 / half_rate
+    # Long enough for each connection to send a few paced requests, even when a slow machine
+    # made the peak (and so the pace) low: a short smoke run must not fail on timing.
+    paced_step = min(30.0, max(step, 3 * delay_ms / 1000))
     # The baseline at the same paced rate shows what the machine itself adds to a request
     # that arrives at an idle server (waking processes up on a busy machine takes time).
     paced_both = alternate(
         {
             "baseline": lambda: wrk(
-                baseline.base, base_targets, connections=32, seconds=step, delay_ms=delay_ms
+                baseline.base, base_targets, connections=32, seconds=paced_step, delay_ms=delay_ms
             ),
             "pesan": lambda: wrk(
                 server.base,
                 targets,
                 connections=32,
-                seconds=step,
+                seconds=paced_step,
                 capture=CAPTURE,
                 delay_ms=delay_ms,
             ),

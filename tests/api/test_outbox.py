@@ -56,3 +56,25 @@ def test_events_go_only_to_the_parties(app, api, client):
     with app.state.db.reader() as session:
         users = set(session.scalars(select(UserEvent.user_id)))
     assert users == {customer.id, therapist.id}
+
+
+def test_a_sends_events_carry_what_each_party_reads_of_the_message_and_conversation(
+    app, api, client
+):
+    """The events are built from the send's own values (not read back): they must still
+    say exactly what the API answers each party afterwards."""
+    customer, therapist = api.register("customer"), api.provider()
+    conversation_id = api.book(customer, therapist)["conversation"]["id"]
+    sent = api.send(therapist, conversation_id, "Saya berangkat sekarang").json()
+    for user in (customer, therapist):
+        with app.state.db.reader() as session:
+            newest = {
+                e.type: e.payload
+                for e in session.scalars(
+                    select(UserEvent).where(UserEvent.user_id == user.id).order_by(UserEvent.seq)
+                )
+            }
+        answered = client.get(f"/api/v1/conversations/{conversation_id}", headers=user.headers)
+        assert answered.status_code == 200
+        assert newest["message.created"] == sent
+        assert newest["conversation.updated"] == answered.json()

@@ -4,19 +4,21 @@ answered before the commit."""
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from pesan import migrate
 from pesan.accounts.service import create_user
-from pesan.db import Database
+from pesan.db import CoreJobMisuse, Database, connection_of, table_of
 from pesan.ids import new_id
 from pesan.live import events
 from pesan.live.models import UserEvent
 from pesan.probes import WriteProbe
 from pesan.roles import Role
+from pesan.timeutil import utcnow
 
 
 def test_a_failing_job_takes_nothing_of_the_others_with_it(tmp_path: Path) -> None:
@@ -130,3 +132,58 @@ def test_a_job_refused_as_its_savepoint_ends_publishes_nothing(tmp_path: Path) -
         stored = [(e.seq, e.payload["id"]) for e in session.scalars(select(UserEvent))]
     assert stored == [(1, "kept")]
     assert [(e.seq, e.data["id"]) for e in published] == [(1, "kept")]
+
+
+def test_core_jobs_share_the_commit_and_a_failing_one_leaves_nothing(tmp_path: Path) -> None:
+    """`orm=False` jobs run in plain SQL savepoints: the same promise as the ORM ones."""
+    db = Database(f"sqlite:///{tmp_path / 'group.sqlite3'}")
+    migrate.upgrade(db.engine)
+    with db.transaction() as session:
+        user = create_user(
+            session, email="a@example.com", password_hash="x", name="A", role=Role.customer
+        )
+    probes = table_of(WriteProbe)
+    release = threading.Event()
+
+    def blocker(session: Session) -> None:
+        release.wait(10)
+
+    def core(name: str, fail: bool = False) -> Callable[[Session], str]:
+        def work(session: Session) -> str:
+            connection_of(session).execute(insert(probes).values(id=name, checked_at=utcnow()))
+            events.record(session, [user.id], "probe.written", {"id": name})
+            if fail:
+                raise ValueError("refused")
+            return name
+
+        return work
+
+    def orm_in_core(session: Session) -> None:
+        session.add(WriteProbe(id=new_id()))
+
+    async def batch(jobs: list[Callable[[Session], object]]) -> list[object]:
+        release.clear()
+        first = asyncio.ensure_future(db.write(blocker))
+        await asyncio.sleep(0.2)
+        rest = [asyncio.ensure_future(db.write(job, orm=False)) for job in jobs]
+        await asyncio.sleep(0.2)
+        release.set()
+        return (await asyncio.gather(first, *rest, return_exceptions=True))[1:]
+
+    async def run() -> tuple[list[object], list[object]]:
+        kept = await batch([core("a" * 26), core("b" * 26, fail=True), core("c" * 26)])
+        # A Core job that changes ORM objects is a bug; its batch fails, nothing of it stays.
+        misused = await batch([core("d" * 26), orm_in_core])
+        return kept, misused
+
+    try:
+        kept, misused = asyncio.run(run())
+    finally:
+        db.dispose()
+    assert kept[0] == "a" * 26 and kept[2] == "c" * 26 and isinstance(kept[1], ValueError)
+    assert all(isinstance(answer, CoreJobMisuse) for answer in misused)
+    with db.reader() as session:
+        stored = set(session.scalars(select(WriteProbe.id)))
+        written = [(e.seq, e.payload["id"]) for e in session.scalars(select(UserEvent))]
+    assert stored == {"a" * 26, "c" * 26}
+    assert written == [(1, "a" * 26), (2, "c" * 26)]

@@ -86,7 +86,7 @@ async def send_message(
 ) -> Response:
     await throttle.check(Limit.send, caller.id)
     posted = await db.write(
-        lambda session: service.send_message(session, caller, conversation_id, body)
+        lambda session: service.send_message(session, caller, conversation_id, body), orm=False
     )
     if posted.created:
         metrics.MESSAGES_SENT.labels(type=posted.message.message_type).inc()

@@ -27,7 +27,7 @@ from pesan.chat.schemas import (
     SendMessageIn,
 )
 from pesan.chat.views import ConversationParties, Party
-from pesan.db import table_of
+from pesan.db import Prepared, connection_of, table_of
 from pesan.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from pesan.ids import is_valid, new_id
 from pesan.live import events
@@ -134,9 +134,9 @@ def post_message(
         "client_message_id": None,
         "created_at": now,
     }
-    connection = session.connection()
-    connection.execute(_INSERT, row)
-    connection.execute(_TOUCH_CONVERSATION, {"cid": conversation.id, "mid": row["id"], "now": now})
+    connection = connection_of(session)
+    _INSERT.run(connection, row)
+    _TOUCH_CONVERSATION.run(connection, {"cid": conversation.id, "mid": row["id"], "now": now})
     message = views.message_out(SimpleNamespace(**row))
     _record_sent(session, connection, conversation, message, now)
     return message
@@ -159,14 +159,16 @@ _SENT_BEFORE = select(_messages).where(
     _messages.c.sender_id == bindparam("sender"),
     _messages.c.client_message_id == bindparam("cmid"),
 )
-_INSERT = insert(_messages)
+_INSERT = Prepared(insert(_messages))
 _INSERT_CLAIMING = {
-    name: dialect.insert(_messages)
-    .on_conflict_do_nothing(index_elements=["sender_id", "client_message_id"])
-    .returning(_messages.c.id)
+    name: Prepared(
+        dialect.insert(_messages)
+        .on_conflict_do_nothing(index_elements=["sender_id", "client_message_id"])
+        .returning(_messages.c.id)
+    )
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-_TOUCH_CONVERSATION = (
+_TOUCH_CONVERSATION = Prepared(
     update(table_of(Conversation))
     .where(table_of(Conversation).c.id == bindparam("cid"))
     .values(last_message_id=bindparam("mid"), updated_at=bindparam("now"))
@@ -174,7 +176,7 @@ _TOUCH_CONVERSATION = (
 _participants = table_of(Participant)
 # A new message is unread for its recipient: +1 on their row, and both rows' counts back
 # for the `conversation.updated` events, in one statement.
-_COUNT_NEW_MESSAGE = (
+_COUNT_NEW_MESSAGE = Prepared(
     update(_participants)
     .where(_participants.c.conversation_id == bindparam("cid"))
     .values(
@@ -210,7 +212,7 @@ def send_message(
     from another process that waits on the key, then answers the first message), and builds
     every event from what it already holds.
     """
-    connection = session.connection()  # asked for once: each ask costs a little
+    connection = connection_of(session)
     conversation = views.conversation_parties(connection, conversation_id)
     if conversation is None:
         raise NotFound("No such conversation.")
@@ -254,7 +256,7 @@ def send_message(
         if earlier is None:
             raise Conflict("This message could not be stored; send it again.")
         return Posted(views.message_out(_same_conversation(earlier, conversation_id)), False)
-    connection.execute(_TOUCH_CONVERSATION, {"cid": conversation_id, "mid": row["id"], "now": now})
+    _TOUCH_CONVERSATION.run(connection, {"cid": conversation_id, "mid": row["id"], "now": now})
     message = views.message_out(SimpleNamespace(**row))
     _record_sent(session, connection, conversation, message, now)
     return Posted(message, created=True)
@@ -263,10 +265,9 @@ def send_message(
 def _insert_message(connection: Connection, row: dict[str, Any]) -> bool:
     """Insert; False if this sender already stored this clientMessageId (nothing written)."""
     if row["client_message_id"] is None:
-        connection.execute(_INSERT, row)
+        _INSERT.run(connection, row)
         return True
-    statement = _INSERT_CLAIMING[connection.dialect.name]
-    return connection.execute(statement, row).first() is not None
+    return bool(_INSERT_CLAIMING[connection.dialect.name].rows(connection, row))
 
 
 def _record_sent(
@@ -281,19 +282,24 @@ def _record_sent(
     message_json = message.model_dump(mode="json", by_alias=True)
     events.record(session, parties, "message.created", message_json)
     counts = _count_new_message(connection, conversation.id, message.recipient_id)
-    people = [_participant(p) for p in conversation.parties]
+    # The parties see the same conversation but for their unread count: it is serialised
+    # once, from values already checked, with the message's JSON made above.
+    shared = ConversationOut.model_construct(
+        id=conversation.id,
+        participants=[_participant(p) for p in conversation.parties],
+        last_message=None,
+        unread_count=0,
+        created_at=conversation.created_at,
+        updated_at=now,
+    ).model_dump(mode="json", by_alias=True)
+    shared[_LAST_MESSAGE] = message_json
     for user_id in parties:
-        data = ConversationOut(
-            id=conversation.id,
-            participants=people,
-            last_message=message,
-            unread_count=counts.get(user_id, 0),
-            created_at=conversation.created_at,
-            updated_at=now,
-        )
-        events.record(
-            session, [user_id], "conversation.updated", data.model_dump(mode="json", by_alias=True)
-        )
+        data = {**shared, _UNREAD_COUNT: counts.get(user_id, 0)}
+        events.record(session, [user_id], "conversation.updated", data)
+
+
+_LAST_MESSAGE = ConversationOut.model_fields["last_message"].alias or "last_message"
+_UNREAD_COUNT = ConversationOut.model_fields["unread_count"].alias or "unread_count"
 
 
 def _participant(party: Party) -> ParticipantOut:
@@ -303,9 +309,7 @@ def _participant(party: Party) -> ParticipantOut:
 def _count_new_message(
     connection: Connection, conversation_id: str, recipient_id: str
 ) -> dict[str, int]:
-    rows = connection.execute(
-        _COUNT_NEW_MESSAGE, {"cid": conversation_id, "recipient": recipient_id}
-    )
+    rows = _COUNT_NEW_MESSAGE.rows(connection, {"cid": conversation_id, "recipient": recipient_id})
     return {uid: int(n) for uid, n in rows}
 
 

@@ -14,7 +14,7 @@ from pesan.auth import Caller, ensure_visible
 from pesan.chat.enums import SYSTEM_SENDER, MessageType
 from pesan.chat.models import Conversation, Message, Participant
 from pesan.chat.schemas import ConversationOut, MessageOut, ParticipantOut
-from pesan.db import table_of
+from pesan.db import Prepared, table_of
 from pesan.errors import Forbidden, NotFound, ValidationFailed
 from pesan.ids import is_valid
 from pesan.paging import take_page
@@ -85,7 +85,7 @@ class ConversationParties:
 
 _users, _participants, _messages = table_of(User), table_of(Participant), table_of(Message)
 _conversations = table_of(Conversation)
-_CONVERSATION_PARTIES = (
+_CONVERSATION_PARTIES = Prepared(
     select(_conversations.c.created_at, _users.c.id, _users.c.name, _users.c.role)
     .join(_participants, _participants.c.conversation_id == _conversations.c.id)
     .join(_users, _users.c.id == _participants.c.user_id)
@@ -150,7 +150,7 @@ def conversation_parties(
     """One prebuilt statement for the send path: the conversation and who is in it."""
     if not is_valid(conversation_id):
         return None
-    rows = connection.execute(_CONVERSATION_PARTIES, {"cid": conversation_id}).all()
+    rows = _CONVERSATION_PARTIES.rows(connection, {"cid": conversation_id})
     if not rows:
         return None
     return ConversationParties(

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from pesan.db import after_commit, table_of
+from pesan.db import BEFORE_RELEASE, Prepared, after_commit, connection_of, table_of
 from pesan.live.models import UserEvent, UserEventCounter
 from pesan.timeutil import utcnow
 
@@ -52,13 +52,13 @@ def parse_event_id(value: object) -> int | None:
 
 _counters, _events = table_of(UserEventCounter), table_of(UserEvent)
 # Built once: the outbox is written by every change, so its statements are the hottest.
-_RESERVE = (
+_RESERVE = Prepared(
     update(_counters)
     .where(_counters.c.user_id == bindparam("uid"))
     .values(last_seq=_counters.c.last_seq + bindparam("count"))
     .returning(_counters.c.last_seq)
 )
-_INSERT_EVENTS = insert(_events)
+_INSERT_EVENTS = Prepared(insert(_events))
 
 
 def record(session: Session, user_ids: list[str], type: str, data: dict[str, Any]) -> None:
@@ -74,6 +74,8 @@ def create_counter(session: Session, user_id: str) -> None:
 
 @sa_event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
+    """Number and insert the events buffered so far: as a transaction or savepoint commits,
+    or as a Core job of the group commit ends (`pesan.db.BEFORE_RELEASE`)."""
     pending: list[tuple[str, str, dict[str, Any]]] = session.info.pop("pending_events", [])
     if not pending:
         return
@@ -82,7 +84,7 @@ def _write_pending(session: Session) -> None:
         by_user.setdefault(user_id, []).append((type, data))
     written: list[Event] = []
     now = utcnow()
-    connection = session.connection()
+    connection = connection_of(session)
     for user_id in sorted(by_user):
         items = by_user[user_id]
         last = _reserve(session, connection, user_id, len(items))
@@ -92,15 +94,19 @@ def _write_pending(session: Session) -> None:
         {"user_id": e.user_id, "seq": e.seq, "type": e.type, "payload": e.data, "created_at": now}
         for e in written
     ]
-    connection.execute(_INSERT_EVENTS, rows)
+    _INSERT_EVENTS.run_many(connection, rows)
     publish = session.info.get("publish")
     if publish is not None:
         after_commit(session, lambda: publish(written))
 
 
+BEFORE_RELEASE.append(_write_pending)
+
+
 def _reserve(session: Session, connection: Connection, user_id: str, count: int) -> int:
     """Take `count` numbers from the user's counter (locking its row) and return the last."""
-    new_last = connection.execute(_RESERVE, {"uid": user_id, "count": count}).scalar_one_or_none()
+    answered = _RESERVE.rows(connection, {"uid": user_id, "count": count})
+    new_last = answered[0][0] if answered else None
     if new_last is None:  # a user made before counters existed
         create_counter(session, user_id)
         session.flush()

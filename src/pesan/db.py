@@ -414,6 +414,9 @@ class GroupWriter:
                         outcomes.append((None, exc))
                     else:
                         outcomes.append((value, None))
+                    # Each job starts with an empty identity map: an object an earlier job
+                    # loaded may since have been changed by a Core statement.
+                    session.expunge_all()
         except Exception as failed:
             outcomes = [(None, failed) for _ in batch]
         for job, (value, error) in zip(batch, outcomes, strict=True):

@@ -5,9 +5,11 @@ answered before the commit."""
 import asyncio
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from pesan import migrate
@@ -187,3 +189,46 @@ def test_core_jobs_share_the_commit_and_a_failing_one_leaves_nothing(tmp_path: P
         written = [(e.seq, e.payload["id"]) for e in session.scalars(select(UserEvent))]
     assert stored == {"a" * 26, "c" * 26}
     assert written == [(1, "a" * 26), (2, "c" * 26)]
+
+
+def test_a_job_never_sees_an_object_an_earlier_job_of_its_batch_loaded(tmp_path: Path) -> None:
+    """Core jobs change rows behind the session's back; the next job must read them anew."""
+    db = Database(f"sqlite:///{tmp_path / 'group.sqlite3'}")
+    migrate.upgrade(db.engine)
+    probe = new_id()
+    then, later = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)
+    with db.transaction() as session:
+        session.add(WriteProbe(id=probe, checked_at=then))
+    probes = table_of(WriteProbe)
+    release = threading.Event()
+
+    def blocker(session: Session) -> None:
+        release.wait(10)
+
+    def read(session: Session) -> tuple[WriteProbe, datetime]:
+        row = session.get(WriteProbe, probe)
+        assert row is not None
+        return row, row.checked_at  # the object answered is held on to: not collected
+
+    def change(session: Session) -> None:
+        connection_of(session).execute(
+            update(probes).where(probes.c.id == probe).values(checked_at=later)
+        )
+
+    async def run() -> list[Any]:
+        first = asyncio.ensure_future(db.write(blocker))
+        await asyncio.sleep(0.2)
+        rest = [
+            asyncio.ensure_future(db.write(read)),
+            asyncio.ensure_future(db.write(change, orm=False)),
+            asyncio.ensure_future(db.write(read)),
+        ]
+        await asyncio.sleep(0.2)
+        release.set()
+        return await asyncio.gather(first, *rest)
+
+    try:
+        answers = asyncio.run(run())
+    finally:
+        db.dispose()
+    assert answers[1][1] == then and answers[3][1] == later

@@ -63,9 +63,11 @@ async def book_now(
     is 409 `slot_unavailable` with the nearest `freeStartTimes`."""
     await throttle.check(Limit.book, caller.id)
     try:
-        # On SQLite it joins the group commit, like a chat send (pesan.db.Database.write).
+        # On SQLite it joins the group commit as a Core job, like a chat send
+        # (pesan.db.Database.write): it reads with the ORM at most, and writes with Core.
         result = await db.write(
-            lambda session: service.book_now(session, caller, body, idempotency_key, now, policy)
+            lambda session: service.book_now(session, caller, body, idempotency_key, now, policy),
+            orm=False,
         )
     except Problem as problem:
         metrics.BOOKINGS_CREATED.labels(outcome=problem.code).inc()

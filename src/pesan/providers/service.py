@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from pesan.accounts import service as accounts
@@ -254,16 +254,28 @@ def lock_profile(session: Session, provider_id: str) -> ProviderProfile:
 def hold_for_work(
     session: Session, provider_id: str, booking_id: str, until: datetime, now: datetime
 ) -> None:
-    """A `now` booking makes (or keeps) its provider busy until its expected end."""
-    profile = lock_profile(session, provider_id)
-    if profile.busy_with_booking not in (None, booking_id):
-        return
-    if profile.busy_with_booking is None and profile.presence != Presence.available:
-        return  # they chose busy or offline themselves meanwhile: that choice stands
-    profile.presence = Presence.busy
-    profile.busy_until = until
-    profile.busy_with_booking = booking_id
-    profile.updated_at = now
+    """A `now` booking makes (or keeps) its provider busy until its expected end: unless
+    another booking holds them, or they chose busy or offline themselves (that choice
+    stands). One conditional UPDATE, which also locks the row; a profile this session holds
+    is brought up to date with it. No ORM change is left to flush, so Book Now can run as a
+    Core job of the group commit (`db.write(..., orm=False)`)."""
+    session.execute(
+        update(ProviderProfile)
+        .where(
+            ProviderProfile.user_id == provider_id,
+            or_(
+                ProviderProfile.busy_with_booking == booking_id,
+                and_(
+                    ProviderProfile.busy_with_booking.is_(None),
+                    ProviderProfile.presence == Presence.available,
+                ),
+            ),
+        )
+        .values(
+            presence=Presence.busy, busy_until=until, busy_with_booking=booking_id, updated_at=now
+        ),
+        execution_options={"synchronize_session": "fetch"},
+    )
 
 
 def release_work(session: Session, provider_id: str, booking_id: str, now: datetime) -> None:

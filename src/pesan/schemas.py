@@ -1,6 +1,7 @@
 """JSON shapes shared by every route: camelCase models, pages, money and timestamps."""
 
 import base64
+import functools
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -119,10 +120,16 @@ class InputModel(CamelModel):
     @classmethod
     def _plain_text(cls, value: object, info: ValidationInfo) -> object:
         reject_nul(value)
-        check = _text_rule(cls.model_fields.get(info.field_name or ""))
+        check = _rule_of(cls, info.field_name or "")
         for text in _strings(value):
             check(text)
         return value
+
+
+@functools.cache
+def _rule_of(model: type[BaseModel], field_name: str) -> Callable[[str], str]:
+    """`_text_rule` of a model's field, worked out once: validation runs on every request."""
+    return _text_rule(model.model_fields.get(field_name))
 
 
 def _text_rule(field: FieldInfo | None) -> Callable[[str], str]:

@@ -537,7 +537,8 @@ class Prepared:
             connection.execute(self.statement, rows)
             return
         bound = [self._bind(connection.dialect, row)[1] for row in rows]
-        sql = self._bind(connection.dialect, rows[0])[0]
+        assert self._plan is not None  # made by the first _bind
+        sql = self._plan[0]
         self._run(connection, sql, bound, lambda c: c.executemany(sql, bound))
 
     def _bind(self, dialect: Dialect, params: dict[str, Any]) -> tuple[str, list[Any]]:

@@ -4,7 +4,7 @@ Since 0.137, `include_router` keeps each included router as a node that FastAPI 
 every request (twice: to match, then to handle), recomputing its candidates as it goes. With
 pesan's dozen routers that walk cost more CPU than the whole send of a chat message
 (docs/decisions.md, "One flat route table"). `include_flat` instead copies each route into
-the target with the prefix, tags and responses applied, so a request meets a plain list of
+the target with the prefix and responses applied, so a request meets a plain list of
 routes matched by one regular expression each. The OpenAPI document is the same.
 """
 
@@ -29,36 +29,26 @@ def include_flat(
     router: APIRouter,
     *,
     prefix: str = "",
-    tags: list[str] | None = None,
     responses: dict[int | str, dict[str, Any]] | None = None,
 ) -> None:
-    """Add `router`'s routes (and those of routers it includes) to `target`, flattened."""
-    for route in _flat_routes(router):
-        _copy(target, route, prefix, tags or [], responses or {})
-
-
-def _flat_routes(router: APIRouter) -> list[BaseRoute]:
-    routes: list[BaseRoute] = []
+    """Add `router`'s routes to `target`, with `prefix` and `responses` applied. A router
+    that includes another is refused: it would bring back the node this avoids."""
     for route in router.routes:
-        nested = getattr(route, "original_router", None)  # FastAPI's included-router node
-        if nested is not None:
+        if hasattr(route, "original_router"):  # FastAPI's included-router node
             raise TypeError(
                 f"{router!r} includes another router; flatten it with include_flat instead"
             )
-        routes.append(route)
-    return routes
+        _copy(target, route, prefix, responses or {})
 
 
 def _copy(
     target: APIRouter,
     route: BaseRoute,
     prefix: str,
-    tags: list[str],
     responses: dict[int | str, dict[str, Any]],
 ) -> None:
     if isinstance(route, APIRoute):
         fields = {name: getattr(route, name) for name in _ROUTE_FIELDS}
-        fields["tags"] = [*tags, *(route.tags or [])]
         fields["responses"] = {**responses, **(route.responses or {})}
         target.add_api_route(
             prefix + route.path,

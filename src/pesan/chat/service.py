@@ -111,9 +111,36 @@ def post_message(
     """Store one message the server posts and its events. `sender=None` is the system
     (booking updates). Core statements, as for a send: its parties are already known."""
     now = now or utcnow()
-    row = {
+    row = _message_row(
+        conversation.id,
+        sender,
+        recipient,
+        content,
+        message_type,
+        now,
+        data=data,
+        original_language=original_language,
+        booking_id=booking_id,
+    )
+    connection = connection_of(session)
+    _INSERT.run(connection, row)
+    return _announce(session, connection, conversation, row, now)
+
+
+def _message_row(
+    conversation_id: str,
+    sender: Party | None,
+    recipient: Party,
+    content: str,
+    message_type: MessageType,
+    now: datetime,
+    **given: Any,
+) -> dict[str, Any]:
+    """A new message's row: every column, `given` over the defaults (`sender=None`: the
+    system)."""
+    return {
         "id": new_id(),
-        "conversation_id": conversation.id,
+        "conversation_id": conversation_id,
         "sender_id": sender.id if sender else None,
         "sender_name": sender.name if sender else "pesan",
         "sender_type": sender.role if sender else SYSTEM_SENDER,
@@ -121,21 +148,30 @@ def post_message(
         "recipient_name": recipient.name,
         "recipient_type": recipient.role,
         "content": content,
-        "data": data,
+        "data": None,
         "message_type": message_type,
-        "original_language": original_language,
+        "original_language": "id",
         "is_system_message": sender is None,
         "room_id": None,
-        "booking_id": booking_id,
+        "booking_id": None,
         "read": False,
         "read_at": None,
         "expires_at": None,
         "session_id": None,
         "client_message_id": None,
         "created_at": now,
+        **given,
     }
-    connection = connection_of(session)
-    _INSERT.run(connection, row)
+
+
+def _announce(
+    session: Session,
+    connection: Connection,
+    conversation: ConversationParties,
+    row: dict[str, Any],
+    now: datetime,
+) -> MessageOut:
+    """After a message's insert: the conversation's last message, and the events."""
     _TOUCH_CONVERSATION.run(connection, {"cid": conversation.id, "mid": row["id"], "now": now})
     message = views.message_out(SimpleNamespace(**row))
     _record_sent(session, connection, conversation, message, now)
@@ -226,29 +262,20 @@ def send_message(
     if body.booking_id is not None and not _has_booking(session, conversation_id, body.booking_id):
         raise ValidationFailed("bookingId", "no such booking in this conversation")
     now = utcnow()
-    row = {
-        "id": new_id(),
-        "conversation_id": conversation_id,
-        "sender_id": sender.id,
-        "sender_name": sender.name,
-        "sender_type": sender.role,
-        "recipient_id": recipient.id,
-        "recipient_name": recipient.name,
-        "recipient_type": recipient.role,
-        "content": body.content,
-        "data": None,
-        "message_type": body.message_type,
-        "original_language": body.original_language,
-        "is_system_message": False,
-        "room_id": body.room_id,
-        "booking_id": body.booking_id,
-        "read": False,
-        "read_at": None,
-        "expires_at": body.expires_at,
-        "session_id": body.session_id,
-        "client_message_id": body.client_message_id,
-        "created_at": now,
-    }
+    row = _message_row(
+        conversation_id,
+        sender,
+        recipient,
+        body.content,
+        body.message_type,
+        now,
+        original_language=body.original_language,
+        room_id=body.room_id,
+        booking_id=body.booking_id,
+        expires_at=body.expires_at,
+        session_id=body.session_id,
+        client_message_id=body.client_message_id,
+    )
     if not _insert_message(connection, row):
         # A retry, or the same clientMessageId raced in from another request: answer with the
         # stored message. (Claiming first saves a lookup on every new message.)
@@ -256,10 +283,7 @@ def send_message(
         if earlier is None:
             raise Conflict("This message could not be stored; send it again.")
         return Posted(views.message_out(_same_conversation(earlier, conversation_id)), False)
-    _TOUCH_CONVERSATION.run(connection, {"cid": conversation_id, "mid": row["id"], "now": now})
-    message = views.message_out(SimpleNamespace(**row))
-    _record_sent(session, connection, conversation, message, now)
-    return Posted(message, created=True)
+    return Posted(_announce(session, connection, conversation, row, now), created=True)
 
 
 def _insert_message(connection: Connection, row: dict[str, Any]) -> bool:

@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         await broker.start(hub)
         app.state.broker, app.state.hub = broker, hub
         db.publisher = broker.publish
+        db.publisher_blocks = broker.publish_blocks
         ticker = None
         if settings.run_jobs:
             ticker = asyncio.create_task(scheduled.run_forever(db, app.state.clock, settings))

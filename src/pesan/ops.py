@@ -96,7 +96,29 @@ def check_write(ctx: Context) -> CheckResult:
                 conn.execute(delete(WriteProbe).where(WriteProbe.id == probe))
     except Exception as exc:
         return CheckResult("write", False, _short(exc), _write_fix(ctx, exc))
+    room = _sqlite_room(ctx.db)
+    if room is not None and room < SQLITE_MIN_ROOM:
+        # The probe fitted in pages SQLite reuses (its WAL, once checkpointed); a message
+        # that needs a page more would not.
+        return CheckResult(
+            "write",
+            False,
+            f"{room} bytes free beside the database file",
+            _write_fix(ctx, OSError("disk full")),
+        )
     return CheckResult("write", True, "a write was committed (and removed)")
+
+
+# Below this much free space beside the SQLite file, the write path is not ready.
+SQLITE_MIN_ROOM = 1 << 20
+
+
+def _sqlite_room(db: Database) -> int | None:
+    """Free bytes on the SQLite file's disk (None: not a SQLite file)."""
+    database = db.engine.url.database
+    if db.dialect != "sqlite" or not database or database == ":memory:":
+        return None
+    return shutil.disk_usage(Path(database).parent).free
 
 
 def _write_fix(ctx: Context, exc: Exception) -> str:

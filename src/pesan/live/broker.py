@@ -13,12 +13,13 @@ things; it must never block or fail a request.
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import time
 import uuid
 from typing import Any, Protocol
+
+import orjson
 
 from pesan import metrics
 from pesan.live.events import Event
@@ -42,6 +43,9 @@ class Sink(Protocol):
 
 
 class Broker(Protocol):
+    # Whether publish() waits on the network: if so, never called on the event loop.
+    publish_blocks: bool
+
     async def start(self, sink: Sink) -> None: ...
 
     async def stop(self) -> None: ...
@@ -57,6 +61,8 @@ class Broker(Protocol):
 
 class InProcessBroker:
     """Hands events to this process's sockets. Safe to call from any thread."""
+
+    publish_blocks = False
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -103,6 +109,8 @@ class InProcessBroker:
 
 class RedisBroker(InProcessBroker):
     """Redis pub/sub across processes, plus direct delivery to this process's sockets."""
+
+    publish_blocks = True
 
     def __init__(self, url: str, *, timeout: float = 1.0) -> None:
         super().__init__()
@@ -160,7 +168,7 @@ class RedisBroker(InProcessBroker):
             metrics.BROKER_ERRORS.labels(op="publish_skipped").inc()
             return
         try:
-            self._sync.publish(CHANNEL, json.dumps(message, separators=(",", ":")))
+            self._sync.publish(CHANNEL, orjson.dumps(message))
         except Exception as exc:  # stored already; other processes catch up from the outbox
             self._skip_until = time.monotonic() + 2.0
             metrics.BROKER_ERRORS.labels(op="publish").inc()
@@ -207,7 +215,7 @@ class RedisBroker(InProcessBroker):
 
     def _receive(self, data: Any) -> None:
         try:
-            message = json.loads(data)
+            message = orjson.loads(data)
         except (TypeError, ValueError):
             return
         if not isinstance(message, dict) or message.get("origin") == self.origin:

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -179,7 +180,7 @@ class Connection:
         metrics.EVENTS_DELIVERED.labels(type=event.type).inc()
 
     async def _send(self, frame: dict[str, Any]) -> None:
-        await self.websocket.send_text(json.dumps(frame, separators=(",", ":")))
+        await self.websocket.send_text(orjson.dumps(frame).decode())
 
     # -- what the client sends ---------------------------------------------------------------
     async def read(self, hub: "Hub") -> None:

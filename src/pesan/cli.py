@@ -89,7 +89,7 @@ def serve(
     finally:
         db.dispose()
     uvicorn.run(
-        "pesan.app:create_app",
+        "pesan.app:create_served_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,

@@ -59,21 +59,23 @@ class ConversationRecord(NamedTuple):
 _conversations = table_of(Conversation)
 _CONVERSATION_OF_PAIR = select(_conversations).where(_conversations.c.pair_key == bindparam("key"))
 # Book Now asks it every time, so it is prepared; its columns named one by one, in
-# ConversationRecord's order. (A new pair's insert and the read after a lost race stay with
-# SQLAlchemy: rarer, and Prepared does not convert RETURNING's values.)
+# ConversationRecord's order. (The read after a lost race stays with SQLAlchemy: it is rare.)
 _CONVERSATION_RECORD_OF_PAIR = Prepared(
     select(*(_conversations.c[name] for name in ConversationRecord._fields)).where(
         _conversations.c.pair_key == bindparam("key")
     )
 )
 # Made unless a concurrent maker's row holds the pair's key (then nothing, and no row back).
+# Prepared, as is the participants' insert: a pair's first booking makes its conversation.
 _INSERT_CONVERSATION = {
-    name: dialect.insert(_conversations)
-    .on_conflict_do_nothing(index_elements=["pair_key"])
-    .returning(*_conversations.c)
+    name: Prepared(
+        dialect.insert(_conversations)
+        .on_conflict_do_nothing(index_elements=["pair_key"])
+        .returning(_conversations.c.id)
+    )
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-_INSERT_PARTICIPANT = insert(table_of(Participant))
+_INSERT_PARTICIPANT = Prepared(insert(table_of(Participant)))
 
 
 def conversation_between(
@@ -90,15 +92,24 @@ def conversation_between(
     if found:
         return ConversationRecord(*found[0])
     now = utcnow()
-    row = {"id": new_id(), "pair_key": key, "created_at": now, "updated_at": now}
-    made = connection.execute(_INSERT_CONVERSATION[connection.dialect.name], row).first()
-    if made is None:  # a concurrent maker won (it waited on the key): theirs it is
+    made = ConversationRecord(new_id(), key, now, now, None)
+    if not _INSERT_CONVERSATION[connection.dialect.name].rows(connection, made._asdict()):
+        # A concurrent maker won (it waited on the key): theirs it is.
         return connection.execute(_CONVERSATION_OF_PAIR, {"key": key}).one()
-    connection.execute(
-        _INSERT_PARTICIPANT,
-        [{"conversation_id": made.id, "user_id": user_id} for user_id in (a.id, b.id)],
+    # Every column given (Prepared applies no defaults): joined_at as each row's default was.
+    _INSERT_PARTICIPANT.run_many(
+        connection,
+        [
+            {
+                "conversation_id": made.id,
+                "user_id": user_id,
+                "joined_at": utcnow(),
+                "unread_count": 0,
+            }
+            for user_id in (a.id, b.id)
+        ],
     )
-    return made
+    return made  # what the row holds: what reading it back would answer
 
 
 def open_conversation(session: Session, caller: Caller, participant_id: str) -> ConversationOut:

@@ -74,8 +74,9 @@ def book_now(
     """Booking, conversation, booking message and admin notification: all of them or none.
 
     Written with prebuilt Core statements on one connection and answered from what it wrote:
-    about a dozen statements and no ORM unit of work. The booking, profile and service
-    objects it maps are never added to the session.
+    about a dozen statements and no ORM unit of work. On SQLite they are `db.Prepared`, run
+    straight on the cursor (SQLAlchemy's execution took more Python than SQLite took to run
+    them), and the booking, profile and service it maps are plain objects, not ORM ones.
     """
     ensure_role(caller, BOOKERS, "book")
     connection = connection_of(session)

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -37,7 +37,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from pesan.timeutil import as_utc
 
@@ -707,7 +707,7 @@ class Prepared:
                 [
                     (
                         name,
-                        binds[name].type.dialect_impl(dialect).bind_processor(dialect),
+                        _bind_processor(binds[name].type, dialect),
                         None if binds[name].required else binds[name].effective_value,
                     )
                     for name in compiled.positiontup
@@ -732,6 +732,26 @@ class Prepared:
             ) from error
         finally:
             cursor.close()
+
+
+def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The column type's own bind processor; for a UTCDateTime on SQLite, the same
+    conversion in one function (Book Now binds ~25 times, ~5 us each through three frames)."""
+    if dialect.name == "sqlite" and isinstance(type_, UTCDateTime):
+        return _sqlite_utc_text
+    return type_.dialect_impl(dialect).bind_processor(dialect)
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    """What UTCDateTime stores on SQLite: the time in UTC (a naive one taken as UTC, as
+    `as_utc` does), without its zone, in SQLite DATETIME's storage format
+    (`2026-11-25 09:30:00.000000`, which `isoformat` writes the same way, year padded to
+    four digits). tests/unit/test_prepared.py compares it with SQLAlchemy's processors."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
 
 
 def insert_or_existing(session: Session, row: T, existing: Callable[[], T | None]) -> T:

@@ -46,6 +46,8 @@ def reject_nul(value: object) -> object:
 
 def _control_characters(value: str, allowed: str = "") -> list[str]:
     """Control characters and line or paragraph separators in `value`, less `allowed`."""
+    if value.isprintable():  # none of them (Cc, Zl and Zp are all unprintable): found in C
+        return []
     return [
         ch for ch in value if ch not in allowed and unicodedata.category(ch) in ("Cc", "Zl", "Zp")
     ]
@@ -66,6 +68,8 @@ def _multi_line(value: str) -> str:
 def one_line(text: str) -> str:
     """`text` shown on one line of a card or notification: breaks and controls become spaces
     (rows written before single-line fields were enforced, or names from elsewhere)."""
+    if text.isprintable():  # nothing to replace: the common case, without a call per character
+        return text
     return "".join(" " if _control_characters(ch) else ch for ch in text)
 
 

@@ -1,16 +1,18 @@
 """`db.Prepared` stores exactly what SQLAlchemy stores, and fails as SQLAlchemy fails."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import bindparam, insert, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
 from pesan import migrate
 from pesan.accounts.service import create_user
 from pesan.chat.models import Conversation, Message
-from pesan.db import Database, Prepared, table_of
+from pesan.db import Database, Prepared, UTCDateTime, _bind_processor, table_of
 from pesan.ids import new_id
 from pesan.roles import Role
 
@@ -114,3 +116,25 @@ def test_a_prepared_select_answers_values_as_sqlalchemy_reads_them(tmp_path: Pat
         assert ours == [tuple(theirs[0])] == [(row["read_at"], row["data"], True)]
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        datetime(2026, 11, 25, 9, 30, tzinfo=UTC),
+        datetime(2026, 11, 25, 9, 30, 15, 123456, tzinfo=UTC),
+        datetime(2026, 11, 25, 1, 30, tzinfo=timezone(timedelta(hours=8))),  # the day before in UTC
+        datetime(2026, 3, 29, 2, 30, 0, 1, tzinfo=ZoneInfo("Europe/Berlin")),
+        datetime(2026, 11, 25, 9, 30),  # naive: taken as UTC
+        datetime(1, 1, 1, 0, 0, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999),
+    ],
+)
+def test_a_prepared_time_is_bound_as_sqlalchemy_binds_it(value: datetime | None) -> None:
+    """Prepared binds UTCDateTime on SQLite with one function of its own."""
+    dialect = sqlite.dialect()
+    theirs = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    ours = _bind_processor(UTCDateTime(), dialect)
+    assert ours is not None and theirs is not None
+    assert ours(value) == theirs(value)

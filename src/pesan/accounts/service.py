@@ -3,13 +3,13 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pesan.accounts.models import User
 from pesan.auth import hash_password, issue_token, revoke_token
-from pesan.db import Database, table_of
+from pesan.db import Database, Prepared, table_of
 from pesan.errors import Conflict, NotFound, Unauthorized
 from pesan.ids import new_id
 from pesan.live.events import create_counter
@@ -119,13 +119,15 @@ def get_user(session: Session, user_id: str) -> User:
 
 
 _users = table_of(User)
-_NAMES_AND_ROLES = select(_users.c.id, _users.c.name, _users.c.role).where(
-    _users.c.id.in_([bindparam("a"), bindparam("b")])
+_NAMES_AND_ROLES = Prepared(
+    select(_users.c.id, _users.c.name, _users.c.role).where(
+        _users.c.id.in_([bindparam("a"), bindparam("b")])
+    )
 )
 
 
-def names_and_roles(connection: Connection, a: str, b: str) -> dict[str, Row[str, str, str]]:
+def names_and_roles(connection: Connection, a: str, b: str) -> dict[str, tuple[str, ...]]:
     """The id, name and role of two users (what a message says of its sender and recipient),
     in one prebuilt statement; a user not found is left out."""
-    rows = connection.execute(_NAMES_AND_ROLES, {"a": a, "b": b})
-    return {row.id: row for row in rows}
+    rows = _NAMES_AND_ROLES.rows(connection, {"a": a, "b": b})
+    return {row[0]: tuple(row) for row in rows}

@@ -6,12 +6,13 @@ from sqlalchemy.orm import Session
 from pesan.admin.models import AdminMessage
 from pesan.admin.schemas import AdminMessageOut
 from pesan.auth import Caller, ensure_role
-from pesan.db import table_of
+from pesan.db import Prepared, connection_of, table_of
 from pesan.ids import new_id
 from pesan.paging import id_cursor, take_page
 from pesan.roles import Role
+from pesan.timeutil import utcnow
 
-_INSERT = insert(table_of(AdminMessage))
+_INSERT = Prepared(insert(table_of(AdminMessage)))
 
 
 def notify(
@@ -23,9 +24,10 @@ def notify(
     booking_id: str | None = None,
     conversation_id: str | None = None,
 ) -> None:
-    """One note in the inbox; a Core insert, since Book Now writes one every time."""
-    session.connection().execute(
-        _INSERT,
+    """One note in the inbox; a prepared Core insert, since Book Now writes one every time.
+    Every column is given (Prepared applies no column defaults)."""
+    _INSERT.run(
+        connection_of(session),
         {
             "id": new_id(),
             "kind": kind,
@@ -33,6 +35,8 @@ def notify(
             "body": body,
             "booking_id": booking_id,
             "conversation_id": conversation_id,
+            "created_at": utcnow(),
+            "read_at": None,
         },
     )
 

@@ -10,12 +10,11 @@ from sqlalchemy.orm import Session
 from pesan.bookings.enums import ACTIVE, BookingMode
 from pesan.bookings.models import Booking
 from pesan.bookings.schemas import AvailabilityOut, SlotOut
-from pesan.db import table_of
+from pesan.db import Prepared, connection_of, table_of
 from pesan.errors import ValidationFailed
 from pesan.providers import schedule as hours
 from pesan.providers import service as providers
 from pesan.providers.enums import Presence
-from pesan.providers.models import ProviderProfile
 from pesan.providers.schemas import ProviderOut
 
 MAX_WINDOW = timedelta(days=31)
@@ -25,13 +24,14 @@ FREE_TIMES_OFFERED = 5
 _bookings = table_of(Booking)
 # Built once: Book Now asks it every time. The held statuses are written into the SQL: a
 # list of values would be an "expanding" parameter, rewritten on every execution.
-_HELD = select(_bookings.c.blocked_from, _bookings.c.blocked_until).where(
+_held = select(_bookings.c.blocked_from, _bookings.c.blocked_until).where(
     _bookings.c.provider_id == bindparam("pid"),
     _bookings.c.status.in_([literal_column(f"'{status}'") for status in sorted(ACTIVE)]),
     _bookings.c.blocked_until > bindparam("start"),
     _bookings.c.blocked_from < bindparam("end"),
 )
-_HELD_BUT = _HELD.where(_bookings.c.id != bindparam("except_id"))
+_HELD = Prepared(_held)
+_HELD_BUT = Prepared(_held.where(_bookings.c.id != bindparam("except_id")))
 
 
 def held(
@@ -45,12 +45,12 @@ def held(
     """The time the provider's held bookings take that touches [start, end)."""
     params = {"pid": provider_id, "start": start, "end": end, "except_id": except_booking}
     statement = _HELD if except_booking is None else _HELD_BUT
-    return [(a, b) for a, b in session.connection().execute(statement, params)]
+    return [(a, b) for a, b in statement.rows(connection_of(session), params)]
 
 
 def _held_around(
     session: Session,
-    profile: ProviderProfile,
+    profile: providers.ProfileRow,
     schedule: hours.Schedule,
     start: datetime,
     end: datetime,
@@ -68,7 +68,7 @@ def _held_around(
 
 def refusal(
     session: Session,
-    profile: ProviderProfile,
+    profile: providers.ProfileRow,
     duration: timedelta,
     start: datetime,
     now: datetime,
@@ -77,27 +77,39 @@ def refusal(
 ) -> hours.Refusal | None:
     """Why `start` cannot be booked with this provider now, or None (scheduled bookings)."""
     schedule = providers.schedule_of(profile)
-    taken = _held_around(session, profile, schedule, start, start + duration, except_booking)
+    taken = _held_over(session, profile, schedule.hold(start, start + duration), except_booking)
     return hours.refusal(schedule, taken, duration, start, now)
 
 
 def now_is_free(
-    session: Session, profile: ProviderProfile, duration: timedelta, now: datetime
+    session: Session, profile: providers.ProfileRow, duration: timedelta, now: datetime
 ) -> bool:
     """A `now` booking needs no hours, only that the provider holds nothing at that time."""
-    schedule = providers.schedule_of(profile)
-    hold = schedule.hold(now, now + duration)
-    taken = _held_around(session, profile, schedule, hold[0], hold[1])
+    hold = providers.schedule_of(profile).hold(now, now + duration)
+    taken = _held_over(session, profile, hold)
     return not any(hours.overlaps(hold, other) for other in taken)
 
 
-def hold_of(profile: ProviderProfile, start: datetime, end: datetime) -> hours.Interval:
+def _held_over(
+    session: Session,
+    profile: providers.ProfileRow,
+    hold: hours.Interval,
+    except_booking: str | None = None,
+) -> list[hours.Interval]:
+    """The held times that overlap `hold`: all that one start's check compares with it. The
+    query's condition is `hours.overlaps` itself, so its answer is the same as reading the
+    days around (as free times must) and comparing each; just without the rows (each with
+    two datetimes to convert) that cannot overlap."""
+    return held(session, profile.user_id, hold[0], hold[1], except_booking=except_booking)
+
+
+def hold_of(profile: providers.ProfileRow, start: datetime, end: datetime) -> hours.Interval:
     return providers.schedule_of(profile).hold(start, end)
 
 
 def free_starts(
     session: Session,
-    profile: ProviderProfile,
+    profile: providers.ProfileRow,
     duration: timedelta,
     start: datetime,
     end: datetime,
@@ -112,7 +124,7 @@ def free_starts(
 
 def nearest_free_starts(
     session: Session,
-    profile: ProviderProfile,
+    profile: providers.ProfileRow,
     duration: timedelta,
     wanted: datetime,
     now: datetime,

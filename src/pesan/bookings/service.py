@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -30,12 +31,12 @@ from pesan.bookings.enums import (
 )
 from pesan.bookings.models import NO_OVERLAP, Booking, IdempotencyKey, RescheduleProposal
 from pesan.bookings.schemas import BookingOut, BookNowIn, BookNowOut, PolicyOut
-from pesan.bookings.views import booking_out, facts_of
+from pesan.bookings.views import BookingRow, booking_out, facts_of
 from pesan.chat import service as chat
 from pesan.chat import views as chat_views
 from pesan.chat.enums import MessageType
 from pesan.chat.views import ConversationParties, Party
-from pesan.db import table_of
+from pesan.db import Prepared, connection_of, table_of
 from pesan.errors import (
     Conflict,
     Forbidden,
@@ -48,7 +49,6 @@ from pesan.ids import new_id
 from pesan.live import events
 from pesan.providers import service as providers
 from pesan.providers.enums import Presence
-from pesan.providers.models import ProviderProfile, Service
 from pesan.providers.schedule import Refusal
 from pesan.roles import BOOKERS
 from pesan.schemas import indented_lines, one_line
@@ -74,11 +74,12 @@ def book_now(
     """Booking, conversation, booking message and admin notification: all of them or none.
 
     Written with prebuilt Core statements on one connection and answered from what it wrote:
-    about a dozen statements and no ORM unit of work. The booking, profile and service
-    objects it maps are never added to the session.
+    about a dozen statements and no ORM unit of work. On SQLite they are `db.Prepared`, run
+    straight on the cursor (SQLAlchemy's execution took more Python than SQLite took to run
+    them), and the booking, profile and service it maps are plain objects, not ORM ones.
     """
     ensure_role(caller, BOOKERS, "book")
-    connection = session.connection()
+    connection = connection_of(session)
     booking_id = new_id()
     if idempotency_key:
         request_hash = _request_hash(body)
@@ -86,9 +87,9 @@ def book_now(
             replay = _replay(session, caller, idempotency_key, request_hash, policy)
             return BookNowResult(replay, replayed=True)
 
-    provider, service, start_at = _check_request(session, body, now)
+    provider, service, start_at = _check_request(session, connection, body, now)
     people = accounts.names_and_roles(connection, caller.id, provider.user_id)
-    booker, provider_user = (Party(**people[uid]._mapping) for uid in (caller.id, provider.user_id))
+    booker, provider_user = (Party(*people[uid]) for uid in (caller.id, provider.user_id))
     end_at = start_at + timedelta(minutes=service.duration_minutes)
     blocked_from, blocked_until = availability.hold_of(provider, start_at, end_at)
     conversation = chat.conversation_between(session, booker, provider_user)
@@ -127,7 +128,9 @@ def book_now(
         "created_at": now,
         "updated_at": now,
     }
-    booking = Booking(**row)  # not added to the session: the mappers below read it
+    # What the mappers below read: the row as attributes (an ORM object would cost ~60
+    # instrumented attribute sets, for an object that is never added to the session).
+    booking = SimpleNamespace(**row)
     _insert(session, connection, row, provider, now)
     if booking.mode == BookingMode.now:
         providers.hold_for_work(session, provider.user_id, booking.id, booking.end_at, now)
@@ -178,9 +181,11 @@ _keys = table_of(IdempotencyKey)
 # The claim is the insert itself: a new key costs one statement; a key already stored (or
 # being stored by a concurrent request, which this one waits for) inserts nothing.
 _CLAIM = {
-    name: dialect.insert(_keys)
-    .on_conflict_do_nothing(index_elements=["user_id", "key"])
-    .returning(_keys.c.key)
+    name: Prepared(
+        dialect.insert(_keys)
+        .on_conflict_do_nothing(index_elements=["user_id", "key"])
+        .returning(_keys.c.key)
+    )
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 _CLAIMED = select(_keys.c.request_hash, _keys.c.booking_id).where(
@@ -204,7 +209,7 @@ def _claim(
         "booking_id": booking_id,
         "created_at": utcnow(),
     }
-    return connection.execute(_CLAIM[connection.dialect.name], row).first() is not None
+    return bool(_CLAIM[connection.dialect.name].rows(connection, row))
 
 
 def _replay(
@@ -232,12 +237,12 @@ def _replay(
 
 
 def _check_request(
-    session: Session, body: BookNowIn, now: datetime
-) -> tuple[ProviderProfile, Service, datetime]:
+    session: Session, connection: Connection, body: BookNowIn, now: datetime
+) -> tuple[SimpleNamespace, SimpleNamespace, datetime]:
     """The provider, the service and the start time, or the problem with the request."""
     # A `now` booking reads presence, then changes it: one at a time per provider.
     provider, service = providers.offer_of(
-        session.connection(), body.provider_id, body.service_id, lock=body.mode == BookingMode.now
+        connection, body.provider_id, body.service_id, lock=body.mode == BookingMode.now
     )
     if service is None:
         raise ValidationFailed("serviceId", "not a service this provider offers")
@@ -272,7 +277,7 @@ REFUSALS = {
 
 def slot_unavailable(
     session: Session,
-    provider: ProviderProfile,
+    provider: providers.ProfileRow,
     duration: timedelta,
     wanted: datetime,
     now: datetime,
@@ -288,14 +293,14 @@ def slot_unavailable(
     return SlotUnavailable(detail, [rfc3339(s) for s in free])
 
 
-_INSERT = insert(table_of(Booking))
+_INSERT = Prepared(insert(table_of(Booking)))
 
 
 def _insert(
     session: Session,
     connection: Connection,
     row: dict[str, Any],
-    provider: ProviderProfile,
+    provider: providers.ProfileRow,
     now: datetime,
 ) -> None:
     """Insert the booking. On PostgreSQL in a savepoint: a concurrent booking of the same time
@@ -303,11 +308,12 @@ def _insert(
     has no such constraint and needs none (its writers are serialised, and the held-time
     check ran in this same write)."""
     if connection.dialect.name != "postgresql":
-        connection.execute(_INSERT, row)
+        _INSERT.run(connection, row)  # every column given: Prepared applies no defaults
         return
     try:
         with session.begin_nested():
-            session.connection().execute(_INSERT, row)  # asked again: this emits the SAVEPOINT
+            # Asked again: this emits the SAVEPOINT.
+            session.connection().execute(_INSERT.statement, row)
     except IntegrityError as exc:
         if constraint_name(exc) != NO_OVERLAP:
             raise
@@ -317,7 +323,7 @@ def _insert(
         ) from None
 
 
-def describe_request(booking: Booking, policy: rules.Policy) -> str:
+def describe_request(booking: BookingRow, policy: rules.Policy) -> str:
     """The booking card's text, with the time in the provider's zone.
 
     Each line is `Label: value` and no value can make a line of its own: one-line values are
@@ -353,7 +359,7 @@ def describe_request(booking: Booking, policy: rules.Policy) -> str:
     return "\n".join(parts)
 
 
-def policy_out(booking: Booking, policy: rules.Policy) -> PolicyOut:
+def policy_out(booking: BookingRow, policy: rules.Policy) -> PolicyOut:
     facts = facts_of(booking)
     return PolicyOut(
         summary=rules.policy_summary(facts, policy, booking.timezone),

@@ -1,6 +1,7 @@
 """What a booking looks like to its parties: the JSON shape, one booking, and lists."""
 
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -14,8 +15,11 @@ from pesan.errors import NotFound
 from pesan.paging import id_cursor, take_page
 from pesan.schemas import Money
 
+# A booking's ORM object, or its row as attributes (Book Now's, which it just inserted).
+BookingRow = Booking | SimpleNamespace
 
-def booking_out(booking: Booking) -> BookingOut:
+
+def booking_out(booking: BookingRow) -> BookingOut:
     return BookingOut(
         id=booking.id,
         status=booking.status,
@@ -50,7 +54,7 @@ def booking_out(booking: Booking) -> BookingOut:
     )
 
 
-def facts_of(booking: Booking) -> rules.Facts:
+def facts_of(booking: BookingRow) -> rules.Facts:
     return rules.Facts(
         status=BookingStatus(booking.status),
         mode=BookingMode(booking.mode),

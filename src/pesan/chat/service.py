@@ -7,7 +7,7 @@ chat shows is in views.py.
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, bindparam, case, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -46,39 +46,70 @@ def _pair_key(a: str, b: str) -> str:
     return ":".join(sorted((a, b)))
 
 
+class ConversationRecord(NamedTuple):
+    """A conversation's row, read with a prepared statement (a plain tuple on SQLite)."""
+
+    id: str
+    pair_key: str
+    created_at: datetime
+    updated_at: datetime
+    last_message_id: str | None
+
+
 _conversations = table_of(Conversation)
 _CONVERSATION_OF_PAIR = select(_conversations).where(_conversations.c.pair_key == bindparam("key"))
+# Book Now asks it every time, so it is prepared; its columns named one by one, in
+# ConversationRecord's order. (The read after a lost race stays with SQLAlchemy: it is rare.)
+_CONVERSATION_RECORD_OF_PAIR = Prepared(
+    select(*(_conversations.c[name] for name in ConversationRecord._fields)).where(
+        _conversations.c.pair_key == bindparam("key")
+    )
+)
 # Made unless a concurrent maker's row holds the pair's key (then nothing, and no row back).
+# Prepared, as is the participants' insert: a pair's first booking makes its conversation.
 _INSERT_CONVERSATION = {
-    name: dialect.insert(_conversations)
-    .on_conflict_do_nothing(index_elements=["pair_key"])
-    .returning(*_conversations.c)
+    name: Prepared(
+        dialect.insert(_conversations)
+        .on_conflict_do_nothing(index_elements=["pair_key"])
+        .returning(_conversations.c.id)
+    )
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-_INSERT_PARTICIPANT = insert(table_of(Participant))
+_INSERT_PARTICIPANT = Prepared(insert(table_of(Participant)))
 
 
-def conversation_between(session: Session, a: User | Party, b: User | Party) -> Row[Any]:
+def conversation_between(
+    session: Session, a: User | Party, b: User | Party
+) -> ConversationRecord | Row[Any]:
     """The one conversation of this pair, made if new (safe against a concurrent maker).
 
     Read and written with Core, so no ORM object of it is left in the session for Core
     writes (a message's) to make stale: Book Now shares the group writer's session.
     """
-    connection = session.connection()
+    connection = connection_of(session)
     key = _pair_key(a.id, b.id)
-    found = connection.execute(_CONVERSATION_OF_PAIR, {"key": key}).first()
-    if found is not None:
-        return found
+    found = _CONVERSATION_RECORD_OF_PAIR.rows(connection, {"key": key})
+    if found:
+        return ConversationRecord(*found[0])
     now = utcnow()
-    row = {"id": new_id(), "pair_key": key, "created_at": now, "updated_at": now}
-    made = connection.execute(_INSERT_CONVERSATION[connection.dialect.name], row).first()
-    if made is None:  # a concurrent maker won (it waited on the key): theirs it is
+    made = ConversationRecord(new_id(), key, now, now, None)
+    if not _INSERT_CONVERSATION[connection.dialect.name].rows(connection, made._asdict()):
+        # A concurrent maker won (it waited on the key): theirs it is.
         return connection.execute(_CONVERSATION_OF_PAIR, {"key": key}).one()
-    connection.execute(
-        _INSERT_PARTICIPANT,
-        [{"conversation_id": made.id, "user_id": user_id} for user_id in (a.id, b.id)],
+    # Every column given (Prepared applies no defaults): joined_at as each row's default was.
+    _INSERT_PARTICIPANT.run_many(
+        connection,
+        [
+            {
+                "conversation_id": made.id,
+                "user_id": user_id,
+                "joined_at": utcnow(),
+                "unread_count": 0,
+            }
+            for user_id in (a.id, b.id)
+        ],
     )
-    return made
+    return made  # what the row holds: what reading it back would answer
 
 
 def open_conversation(session: Session, caller: Caller, participant_id: str) -> ConversationOut:

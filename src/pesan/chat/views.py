@@ -95,9 +95,11 @@ _CONVERSATION_PARTIES = Prepared(
 
 
 _CONVERSATION = select(_conversations).where(_conversations.c.id == bindparam("cid"))
-_UNREAD = select(_participants.c.unread_count).where(
-    _participants.c.conversation_id == bindparam("cid"),
-    _participants.c.user_id == bindparam("uid"),
+_UNREAD = Prepared(
+    select(_participants.c.unread_count).where(
+        _participants.c.conversation_id == bindparam("cid"),
+        _participants.c.user_id == bindparam("uid"),
+    )
 )
 
 
@@ -124,8 +126,8 @@ def conversation_row(connection: Connection, conversation_id: str) -> Conversati
 
 
 def unread_count(connection: Connection, conversation_id: str, user_id: str) -> int:
-    count = connection.execute(_UNREAD, {"cid": conversation_id, "uid": user_id}).scalar()
-    return int(count or 0)
+    rows = _UNREAD.rows(connection, {"cid": conversation_id, "uid": user_id})
+    return int(rows[0][0] or 0) if rows else 0
 
 
 def conversation_out(

@@ -8,12 +8,16 @@ day's "00:00"). Everything is computed in absolute time from the zone's rules, s
 clocks change have neither phantom nor missing slots.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from itertools import pairwise
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
+
+import orjson
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_MINUTES = 24 * 60
@@ -74,7 +78,7 @@ def parse_day(intervals: Sequence[Sequence[str]], field: str) -> list[tuple[int,
 @dataclass(frozen=True)
 class Schedule:
     zone: str
-    weekly: dict[str, list[tuple[int, int]]]  # weekday -> [(opens, closes)] in minutes
+    weekly: Mapping[str, Sequence[tuple[int, int]]]  # weekday -> [(opens, closes)] in minutes
     days_off: frozenset[date] = frozenset()
     buffer_before_minutes: int = 0
     buffer_after_minutes: int = 15
@@ -90,10 +94,9 @@ class Schedule:
         days_off: Iterable[str],
         **settings: int,
     ) -> "Schedule":
-        weekly = {day: parse_day(weekly_hours.get(day, []), day) for day in WEEKDAYS}
         return cls(
             zone=zone,
-            weekly=weekly,
+            weekly=_parsed_week(orjson.dumps(weekly_hours)),
             days_off=frozenset(date.fromisoformat(d) for d in days_off),
             **settings,
         )
@@ -135,6 +138,18 @@ class Schedule:
                     out.add(at)
                 at += step
         return sorted(out)
+
+
+@lru_cache(maxsize=1024)
+def _parsed_week(stored: bytes) -> Mapping[str, Sequence[tuple[int, int]]]:
+    """Stored weekly hours, parsed: Book Now reads them on every booking, and parsing them
+    cost more than the rest of its schedule check. Keyed on the stored value itself (as
+    JSON), so a provider's changed hours are a new key, seen at once. The schedules that
+    share a key share the answer: it is read-only."""
+    weekly_hours = orjson.loads(stored)
+    return MappingProxyType(
+        {day: tuple(parse_day(weekly_hours.get(day, []), day)) for day in WEEKDAYS}
+    )
 
 
 def _instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:

@@ -39,6 +39,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from pesan import metrics
 from pesan.timeutil import as_utc
 
 log = logging.getLogger("pesan.db")
@@ -500,6 +501,9 @@ class GroupWriter:
             return False
         except Exception as failed:
             outcomes = [(None, failed) for _ in batch]
+        metrics.GROUP_COMMIT_JOBS.labels(where="thread" if on_loop is None else "loop").observe(
+            len(batch)
+        )
         if on_loop is not None:
             self._after_loop_commit(callbacks)
         for job, (value, error) in zip(batch, outcomes, strict=True):

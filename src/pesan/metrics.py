@@ -43,3 +43,10 @@ JOB_EFFECTS = Counter(
     "What periodic jobs did: requests expired, reminders sent, events pruned.",
     ["job"],
 )
+GROUP_COMMIT_JOBS = Histogram(
+    "pesan_group_commit_jobs",
+    "Write jobs per SQLite group commit, by where it ran (the event loop, or the writer's "
+    "thread when the write lock was held elsewhere).",
+    ["where"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)

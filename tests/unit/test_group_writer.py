@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import REGISTRY
 from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -44,6 +45,13 @@ def together(db: Database, *jobs: Job, orm: bool = True) -> tuple[list[Any], int
         event.remove(db.engine, "commit", count)
 
 
+def _loop_batches() -> tuple[float, float]:
+    """The group commits run on the loop so far, and their jobs (the metric operators see)."""
+    count = REGISTRY.get_sample_value("pesan_group_commit_jobs_count", {"where": "loop"})
+    total = REGISTRY.get_sample_value("pesan_group_commit_jobs_sum", {"where": "loop"})
+    return count or 0.0, total or 0.0
+
+
 def test_a_failing_job_takes_nothing_of_the_others_with_it(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'group.sqlite3'}")
     migrate.upgrade(db.engine)
@@ -64,11 +72,13 @@ def test_a_failing_job_takes_nothing_of_the_others_with_it(tmp_path: Path) -> No
         events.record(session, [user.id], "probe.written", {"id": "never"})
         raise ValueError("refused")
 
+    jobs_before = _loop_batches()
     try:
         answers, commits = together(db, good, bad, good)
     finally:
         db.dispose()
     assert commits == 1  # one batch
+    assert _loop_batches() == (jobs_before[0] + 1, jobs_before[1] + 3)  # pesan_group_commit_jobs
     assert isinstance(answers[1], ValueError)
     with db.reader() as session:
         probes = set(session.scalars(select(WriteProbe.id)))

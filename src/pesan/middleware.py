@@ -5,7 +5,6 @@ sees only the request id)."""
 import logging
 import re
 import time
-import uuid
 
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
@@ -15,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pesan import metrics
 from pesan.errors import problem_response
+from pesan.ids import random_bytes
 from pesan.logs import request_id_var
 
 log = logging.getLogger("pesan.access")
@@ -81,7 +81,7 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if incoming and _SAFE_ID.match(incoming) else random_bytes(16).hex()
         token = request_id_var.set(request_id)
         if scope["type"] == "websocket":
             try:

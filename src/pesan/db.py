@@ -437,6 +437,9 @@ class GroupWriter:
         if self._inline and turn is not None and turn.try_acquire():
             try:
                 done = self._commit(batch, self._loop_connection())
+            except Exception:  # the connection would not open: the thread answers the error
+                log.exception("the event loop's SQLite connection failed")
+                done = False
             finally:
                 turn.release()
             if done:

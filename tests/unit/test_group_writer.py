@@ -36,7 +36,9 @@ def together(db: Database, *jobs: Job, orm: bool = True) -> tuple[list[Any], int
         commits.append(connection)
 
     async def run() -> list[Any]:
-        return await asyncio.gather(*(db.write(j, orm=orm) for j in jobs), return_exceptions=True)
+        # Bounded: a job never answered (a bug) fails the test instead of hanging it.
+        writes = asyncio.gather(*(db.write(j, orm=orm) for j in jobs), return_exceptions=True)
+        return await asyncio.wait_for(writes, 30)
 
     event.listen(db.engine, "commit", count)
     try:
@@ -323,3 +325,25 @@ def test_the_writers_thread_checkpoints_what_the_loop_wrote(
     kept_short, without = wal_frames(True), wal_frames(False)
     assert without >= 200  # each commit adds frames; nothing took them out
     assert kept_short < without / 4
+
+
+def test_a_loop_connection_that_will_not_open_still_answers_every_job(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """No request may hang: the batch goes to the thread, which answers each job."""
+    from pesan.db import GroupWriter
+
+    db = Database(f"sqlite:///{tmp_path / 'group.sqlite3'}")
+    migrate.upgrade(db.engine)
+
+    def refuse(self: GroupWriter) -> None:
+        raise OSError("cannot open")
+
+    monkeypatch.setattr(GroupWriter, "_loop_connection", refuse)
+    try:
+        answers, _ = together(db, _probe, _probe)
+    finally:
+        db.dispose()
+    assert all(isinstance(a, str) for a in answers)  # written by the thread
+    with db.reader() as session:
+        assert set(session.scalars(select(WriteProbe.id))) == set(answers)

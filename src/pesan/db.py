@@ -31,6 +31,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
@@ -123,7 +124,7 @@ def make_engine(url: str, timeouts: Timeouts = PATIENT, pool_size: int = 32) -> 
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # In memory: one connection per thread, no pool to wait for.
-        memory = make_url(url).database in (None, "", ":memory:")
+        memory = in_memory(url)
         engine = create_engine(
             url,
             json_serializer=_json_text,
@@ -196,14 +197,7 @@ def _configure_sqlite(engine: Engine, timeouts: Timeouts) -> None:
         # runs in a few, on every transaction (reads too). Its errors are raised as
         # SQLAlchemy's all the same, for the outage handlers.
         sql = "BEGIN IMMEDIATE" if conn.get_execution_options().get("pesan_write") else "BEGIN"
-        dbapi = conn.dialect.loaded_dbapi
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            cursor.execute(sql)
-        except dbapi.Error as error:
-            raise DBAPIError.instance(sql, (), error, dbapi.Error, dialect=conn.dialect) from error
-        finally:
-            cursor.close()
+        on_cursor(conn, sql, (), lambda cursor: cursor.execute(sql))
 
 
 class FairLock:
@@ -409,7 +403,7 @@ class GroupWriter:
         self._waiting: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         # The loop's own connection, opened on the first drain (None: not yet, or closed).
         self._connection: Connection | None = None
-        self._inline = not _in_memory(db.url)
+        self._inline = not in_memory(db.url)
         self._checkpoint_due = 0.0
         self.thread = threading.Thread(target=self._run, name="pesan-group-writer", daemon=True)
         self.thread.start()
@@ -573,7 +567,8 @@ def _is_busy(exc: DBAPIError) -> bool:
     return "locked" in str(exc.orig) or "busy" in str(exc.orig)
 
 
-def _in_memory(url: str) -> bool:
+def in_memory(url: str) -> bool:
+    """Whether a SQLite URL names an in-memory database (each connection its own)."""
     return make_url(url).database in (None, "", ":memory:")
 
 
@@ -667,7 +662,7 @@ class Prepared:
         if connection.dialect.name != "sqlite":
             return list(connection.execute(self.statement, params).all())
         sql, values = self._bind(connection.dialect, params)
-        rows = self._run(connection, sql, values, lambda c: c.execute(sql, values).fetchall())
+        rows = on_cursor(connection, sql, values, lambda c: c.execute(sql, values).fetchall())
         convert = self._results(connection.dialect)
         if not any(convert):
             return rows
@@ -689,7 +684,7 @@ class Prepared:
             connection.execute(self.statement, params)
             return
         sql, values = self._bind(connection.dialect, params)
-        self._run(connection, sql, values, lambda c: c.execute(sql, values))
+        on_cursor(connection, sql, values, lambda c: c.execute(sql, values))
 
     def run_many(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -700,7 +695,7 @@ class Prepared:
         bound = [self._bind(connection.dialect, row)[1] for row in rows]
         assert self._plan is not None  # made by the first _bind
         sql = self._plan[0]
-        self._run(connection, sql, bound, lambda c: c.executemany(sql, bound))
+        on_cursor(connection, sql, bound, lambda c: c.executemany(sql, bound))
 
     def _bind(self, dialect: Dialect, params: dict[str, Any]) -> tuple[str, list[Any]]:
         if self._plan is None:
@@ -727,18 +722,20 @@ class Prepared:
             values.append(process(value) if process is not None else value)
         return sql, values
 
-    @staticmethod
-    def _run(connection: Connection, sql: str, values: Any, work: Callable[[Any], Any]) -> Any:
-        dbapi = connection.dialect.loaded_dbapi
-        cursor = connection.connection.cursor()
-        try:
-            return work(cursor)
-        except dbapi.Error as error:
-            raise DBAPIError.instance(
-                sql, values, error, dbapi.Error, dialect=connection.dialect
-            ) from error
-        finally:
-            cursor.close()
+
+def on_cursor(connection: Connection, sql: str, values: Any, work: Callable[[Any], Any]) -> Any:
+    """`work(cursor)` on the connection's DBAPI cursor, past SQLAlchemy's execution path;
+    DBAPI errors raised as SQLAlchemy's, so the outage and constraint handlers see them."""
+    dbapi = connection.dialect.loaded_dbapi
+    cursor = connection.connection.cursor()
+    try:
+        return work(cursor)
+    except dbapi.Error as error:
+        raise DBAPIError.instance(
+            sql, values, error, dbapi.Error, dialect=connection.dialect
+        ) from error
+    finally:
+        cursor.close()
 
 
 def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
@@ -759,6 +756,26 @@ def _sqlite_utc_text(value: datetime | None) -> str | None:
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")
+
+
+class PreparedClaim:
+    """`INSERT ... ON CONFLICT (key) DO NOTHING RETURNING ...`, prepared for each dialect:
+    the insert itself claims a unique key, so a new row costs one statement and a key
+    already held (or being held by a concurrent writer, which this one waits for) writes
+    nothing."""
+
+    def __init__(self, table: Table, key: list[str]) -> None:
+        first = table.c[key[0]]
+        self._by_dialect = {
+            name: Prepared(
+                dialect.insert(table).on_conflict_do_nothing(index_elements=key).returning(first)
+            )
+            for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+        }
+
+    def claim(self, connection: Connection, row: dict[str, Any]) -> bool:
+        """True if `row` was inserted; False if its key was taken (nothing written)."""
+        return bool(self._by_dialect[connection.dialect.name].rows(connection, row))
 
 
 def insert_or_existing(session: Session, row: T, existing: Callable[[], T | None]) -> T:

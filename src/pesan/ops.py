@@ -18,7 +18,7 @@ from sqlalchemy import delete, insert, inspect, select, text
 
 from pesan import migrate
 from pesan.config import Settings
-from pesan.db import Database
+from pesan.db import Database, in_memory
 from pesan.errors import Unauthorized
 from pesan.ids import new_id
 from pesan.probes import WriteProbe
@@ -116,7 +116,7 @@ SQLITE_MIN_ROOM = 1 << 20
 def _sqlite_room(db: Database) -> int | None:
     """Free bytes on the SQLite file's disk (None: not a SQLite file)."""
     database = db.engine.url.database
-    if db.dialect != "sqlite" or not database or database == ":memory:":
+    if db.dialect != "sqlite" or not database or in_memory(db.url):
         return None
     return shutil.disk_usage(Path(database).parent).free
 

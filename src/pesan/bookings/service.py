@@ -12,7 +12,6 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,7 +35,7 @@ from pesan.chat import service as chat
 from pesan.chat import views as chat_views
 from pesan.chat.enums import MessageType
 from pesan.chat.views import ConversationParties, Party
-from pesan.db import Prepared, connection_of, table_of
+from pesan.db import Prepared, PreparedClaim, connection_of, table_of
 from pesan.errors import (
     Conflict,
     Forbidden,
@@ -180,14 +179,7 @@ def _request_hash(body: BookNowIn) -> str:
 _keys = table_of(IdempotencyKey)
 # The claim is the insert itself: a new key costs one statement; a key already stored (or
 # being stored by a concurrent request, which this one waits for) inserts nothing.
-_CLAIM = {
-    name: Prepared(
-        dialect.insert(_keys)
-        .on_conflict_do_nothing(index_elements=["user_id", "key"])
-        .returning(_keys.c.key)
-    )
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_CLAIM = PreparedClaim(_keys, ["user_id", "key"])
 _CLAIMED = select(_keys.c.request_hash, _keys.c.booking_id).where(
     _keys.c.user_id == bindparam("uid"), _keys.c.key == bindparam("key")
 )
@@ -209,7 +201,7 @@ def _claim(
         "booking_id": booking_id,
         "created_at": utcnow(),
     }
-    return bool(_CLAIM[connection.dialect.name].rows(connection, row))
+    return _CLAIM.claim(connection, row)
 
 
 def _replay(

@@ -10,7 +10,6 @@ from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, bindparam, case, exists, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pesan.accounts import service as accounts
@@ -27,7 +26,7 @@ from pesan.chat.schemas import (
     SendMessageIn,
 )
 from pesan.chat.views import ConversationParties, Party
-from pesan.db import Prepared, connection_of, table_of
+from pesan.db import Prepared, PreparedClaim, connection_of, table_of
 from pesan.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from pesan.ids import is_valid, new_id
 from pesan.live import events
@@ -67,14 +66,7 @@ _CONVERSATION_RECORD_OF_PAIR = Prepared(
 )
 # Made unless a concurrent maker's row holds the pair's key (then nothing, and no row back).
 # Prepared, as is the participants' insert: a pair's first booking makes its conversation.
-_INSERT_CONVERSATION = {
-    name: Prepared(
-        dialect.insert(_conversations)
-        .on_conflict_do_nothing(index_elements=["pair_key"])
-        .returning(_conversations.c.id)
-    )
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_INSERT_CONVERSATION = PreparedClaim(_conversations, ["pair_key"])
 _INSERT_PARTICIPANT = Prepared(insert(table_of(Participant)))
 
 
@@ -93,7 +85,7 @@ def conversation_between(
         return ConversationRecord(*found[0])
     now = utcnow()
     made = ConversationRecord(new_id(), key, now, now, None)
-    if not _INSERT_CONVERSATION[connection.dialect.name].rows(connection, made._asdict()):
+    if not _INSERT_CONVERSATION.claim(connection, made._asdict()):
         # A concurrent maker won (it waited on the key): theirs it is.
         return connection.execute(_CONVERSATION_OF_PAIR, {"key": key}).one()
     # Every column given (Prepared applies no defaults): joined_at as each row's default was.
@@ -227,14 +219,7 @@ _SENT_BEFORE = select(_messages).where(
     _messages.c.client_message_id == bindparam("cmid"),
 )
 _INSERT = Prepared(insert(_messages))
-_INSERT_CLAIMING = {
-    name: Prepared(
-        dialect.insert(_messages)
-        .on_conflict_do_nothing(index_elements=["sender_id", "client_message_id"])
-        .returning(_messages.c.id)
-    )
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_INSERT_CLAIMING = PreparedClaim(_messages, ["sender_id", "client_message_id"])
 _TOUCH_CONVERSATION = Prepared(
     update(table_of(Conversation))
     .where(table_of(Conversation).c.id == bindparam("cid"))
@@ -322,7 +307,7 @@ def _insert_message(connection: Connection, row: dict[str, Any]) -> bool:
     if row["client_message_id"] is None:
         _INSERT.run(connection, row)
         return True
-    return bool(_INSERT_CLAIMING[connection.dialect.name].rows(connection, row))
+    return _INSERT_CLAIMING.claim(connection, row)
 
 
 def _record_sent(
